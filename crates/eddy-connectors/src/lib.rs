@@ -1,0 +1,15 @@
+//! Sources and sinks that know nothing about SQL.
+//!
+//! - [`ndjson`] splits a request or file body (one object, a JSON array, or NDJSON) into
+//!   the raw JSON bytes of each event, with the line of any bad event.
+//! - [`files`] reads events from a file and appends NDJSON lines to a file.
+//! - [`traffic`] generates road-traffic sensor readings for the demo: deterministic for a
+//!   seed, with rush hours and occasional jams.
+//!
+//! Data moves as bytes (`&[u8]` per event) into the log or the engine; nothing here
+//! parses an event into a typed value.
+#![deny(missing_docs)]
+
+pub mod files;
+pub mod ndjson;
+pub mod traffic;

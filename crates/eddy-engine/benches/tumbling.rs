@@ -1,0 +1,6 @@
+//! `cargo bench -p eddy-engine`: throughput of a tumbling-window count.
+
+fn main() {
+    let eps = eddy_engine::bench::bench_tumbling_count(2_000_000, 1000);
+    println!("tumbling count: {:.0} events/s", eps);
+}

@@ -1,0 +1,87 @@
+//! Error types: compile-time ([`EngineError`]), per-event ([`EventError`]) and the
+//! runtime evaluation errors that drop one event.
+
+use thiserror::Error;
+
+/// Why a job could not be compiled, snapshotted or restored.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The query text does not parse or bind.
+    #[error("{0}")]
+    Sql(#[from] eddy_sql::Diagnostic),
+    /// The binder accepts the construct but the engine does not run it yet.
+    #[error("line {line}, column {column}: {message} is not supported yet")]
+    Unsupported {
+        /// The construct, e.g. `SlidingWindow`.
+        message: String,
+        /// 1-based line in the query text.
+        line: usize,
+        /// 1-based column in the query text.
+        column: usize,
+    },
+    /// A snapshot could not be written or does not fit this job.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+}
+
+/// Why one input event was rejected; the job counts it and continues.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EventError {
+    /// The payload is not valid JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// The parser's message.
+        message: String,
+        /// 1-based line in the payload.
+        line: usize,
+        /// 1-based column in the payload.
+        column: usize,
+    },
+    /// The payload is valid JSON but not an object.
+    #[error("an event must be a JSON object, found {found}")]
+    NotARecord {
+        /// The type found instead.
+        found: &'static str,
+    },
+    /// A value could not be converted, e.g. a TIMESTAMP BY value that is not a datetime.
+    #[error("{what}: {message}")]
+    Conversion {
+        /// Where the conversion happened, e.g. `TIMESTAMP BY (input 'in')`.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The input index is not one of the job's inputs.
+    #[error("no input #{input}")]
+    UnknownInput {
+        /// The index given.
+        input: usize,
+    },
+    /// The partition was not declared for that input (see `Job::declare_partitions`).
+    #[error("input '{input}' has {declared} partitions, got partition {partition}")]
+    UnknownPartition {
+        /// The input name.
+        input: String,
+        /// The partition given.
+        partition: u32,
+        /// How many are declared.
+        declared: u32,
+    },
+}
+
+/// A runtime error while evaluating an expression; the event is dropped and counted.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EvalError {
+    /// An operator or function got a value of the wrong type.
+    #[error("type error: {0}")]
+    Type(String),
+    /// Integer division or modulo by zero.
+    #[error("division by zero")]
+    DivideByZero,
+    /// Integer arithmetic overflowed bigint.
+    #[error("bigint overflow")]
+    Overflow,
+    /// CAST could not convert the value.
+    #[error("cast failed: {0}")]
+    Cast(String),
+}

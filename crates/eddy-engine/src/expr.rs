@@ -1,0 +1,471 @@
+//! Compiles syntax-tree expressions once into closures; per event only the closures run.
+//!
+//! In a grouped SELECT, aggregate calls become slots filled when a window closes
+//! ([`ExprCompiler::aggs`]), and the rest of the expression reads the group's first event
+//! (every GROUP BY key has one value per group).
+
+use crate::agg::AggKind;
+use crate::error::{EngineError, EvalError};
+use crate::functions;
+use crate::time::parse_datetime;
+use crate::value::Value;
+use eddy_sql::ast::{BinaryOp, DataType, Expr, FunctionCall, Literal, UnaryOp};
+use eddy_sql::span::Span;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// What an expression can see: the event (or a group's first event), its time, and the
+/// group's aggregate results.
+pub(crate) struct Ctx<'a> {
+    pub record: &'a Value,
+    pub time: i64,
+    pub aggs: &'a [Value],
+}
+
+/// A compiled expression.
+pub(crate) type Eval = Box<dyn Fn(&Ctx) -> Result<Value, EvalError> + Send + Sync>;
+
+/// An aggregate call found while compiling a grouped SELECT.
+pub(crate) struct AggSpec {
+    pub kind: AggKind,
+    /// The argument, evaluated per event (`None` for `COUNT(*)`).
+    pub arg: Option<Eval>,
+    /// Normalised call text, so `COUNT(*)` in SELECT and HAVING share one slot.
+    key: String,
+}
+
+/// Compiles expressions of one SELECT.
+pub(crate) struct ExprCompiler<'a> {
+    /// The query text, for line:column in errors.
+    pub text: &'a str,
+    /// The FROM source's reference name; `s.x` with this prefix reads field `x`.
+    pub source: String,
+    /// `Some` in a grouped SELECT: aggregate calls found so far.
+    pub aggs: Option<Vec<AggSpec>>,
+}
+
+/// Builds the "not supported yet" error at `span`.
+pub(crate) fn unsupported(text: &str, span: Span, what: impl Into<String>) -> EngineError {
+    let (line, column) = span.line_col(text);
+    EngineError::Unsupported { message: what.into(), line, column }
+}
+
+/// WHERE, HAVING and CASE conditions: only bit `true` passes; NULL does not.
+pub(crate) fn truthy(v: &Value) -> Result<bool, EvalError> {
+    match v {
+        Value::Bit(b) => Ok(*b),
+        Value::Null => Ok(false),
+        other => Err(EvalError::Type(format!("expected a condition, found {}", other.type_name()))),
+    }
+}
+
+fn field(v: &Value, name: &str) -> Value {
+    match v {
+        Value::Record(r) => r.get(name).cloned().unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+impl ExprCompiler<'_> {
+    fn unsupported(&self, span: Span, what: impl Into<String>) -> EngineError {
+        unsupported(self.text, span, what)
+    }
+
+    /// Strips a leading source alias from a column path (`s.a.b` reads `a.b`).
+    pub(crate) fn path(&self, parts: &[eddy_sql::ast::Ident]) -> Vec<Arc<str>> {
+        let skip = usize::from(parts.len() > 1 && parts[0].eq_ignore_case(&self.source));
+        parts[skip..].iter().map(|p| Arc::from(p.name.as_str())).collect()
+    }
+
+    /// Compiles one expression.
+    pub(crate) fn compile(&mut self, e: &Expr) -> Result<Eval, EngineError> {
+        Ok(match e {
+            Expr::Literal(lit, _) => {
+                let v = match lit {
+                    Literal::Null => Value::Null,
+                    Literal::Bool(b) => Value::Bit(*b),
+                    Literal::Integer(i) => Value::BigInt(*i),
+                    Literal::Float(f) => Value::Float(*f),
+                    Literal::String(s) => Value::String(s.as_str().into()),
+                };
+                Box::new(move |_| Ok(v.clone()))
+            }
+            Expr::Column(parts, span) => {
+                let path = self.path(parts);
+                if parts.len() == 1 && parts[0].eq_ignore_case(&self.source) {
+                    return Err(self.unsupported(*span, "a source used as a value"));
+                }
+                match path.as_slice() {
+                    [one] => {
+                        let one = one.clone();
+                        Box::new(move |c| Ok(field(c.record, &one)))
+                    }
+                    _ => Box::new(move |c| {
+                        let mut v = c.record.clone();
+                        for p in &path {
+                            v = field(&v, p);
+                        }
+                        Ok(v)
+                    }),
+                }
+            }
+            Expr::Nested(inner, _) => self.compile(inner)?,
+            Expr::Function(call) => self.function(call)?,
+            Expr::Binary { op, left, right, .. } => {
+                let (l, r) = (self.compile(left)?, self.compile(right)?);
+                match op {
+                    BinaryOp::And => Box::new(move |c| {
+                        let a = l(c)?;
+                        if let Value::Bit(false) = a {
+                            return Ok(a);
+                        }
+                        and_or(a, r(c)?, false)
+                    }),
+                    BinaryOp::Or => Box::new(move |c| {
+                        let a = l(c)?;
+                        if let Value::Bit(true) = a {
+                            return Ok(a);
+                        }
+                        and_or(a, r(c)?, true)
+                    }),
+                    _ => {
+                        let f = binary_fn(*op);
+                        Box::new(move |c| f(l(c)?, r(c)?))
+                    }
+                }
+            }
+            Expr::Unary { op, expr, .. } => {
+                let x = self.compile(expr)?;
+                match op {
+                    UnaryOp::Not => Box::new(move |c| match x(c)? {
+                        Value::Null => Ok(Value::Null),
+                        v => Ok(Value::Bit(!truthy(&v)?)),
+                    }),
+                    UnaryOp::Neg => Box::new(move |c| match x(c)? {
+                        Value::BigInt(i) => i.checked_neg().map(Value::BigInt).ok_or(EvalError::Overflow),
+                        Value::Float(f) => Ok(Value::Float(-f)),
+                        Value::Null => Ok(Value::Null),
+                        v => Err(EvalError::Type(format!("cannot negate {}", v.type_name()))),
+                    }),
+                    UnaryOp::Plus => x,
+                    UnaryOp::BitNot => Box::new(move |c| match x(c)? {
+                        Value::BigInt(i) => Ok(Value::BigInt(!i)),
+                        Value::Null => Ok(Value::Null),
+                        v => Err(EvalError::Type(format!("~ of {}", v.type_name()))),
+                    }),
+                }
+            }
+            Expr::Case { operand, branches, else_result, .. } => {
+                let operand = operand.as_deref().map(|o| self.compile(o)).transpose()?;
+                let branches = branches
+                    .iter()
+                    .map(|(w, t)| Ok((self.compile(w)?, self.compile(t)?)))
+                    .collect::<Result<Vec<_>, EngineError>>()?;
+                let otherwise = else_result.as_deref().map(|e| self.compile(e)).transpose()?;
+                Box::new(move |c| {
+                    let subject = operand.as_ref().map(|o| o(c)).transpose()?;
+                    for (when, then) in &branches {
+                        let w = when(c)?;
+                        let hit = match &subject {
+                            Some(s) => s.sql_cmp(&w).map_err(EvalError::Type)? == Some(Ordering::Equal),
+                            None => truthy(&w)?,
+                        };
+                        if hit {
+                            return then(c);
+                        }
+                    }
+                    otherwise.as_ref().map_or(Ok(Value::Null), |e| e(c))
+                })
+            }
+            Expr::Cast { expr, target, try_cast, .. } => {
+                let (x, target, try_cast) = (self.compile(expr)?, *target, *try_cast);
+                Box::new(move |c| match cast(x(c)?, target) {
+                    Err(EvalError::Cast(_)) if try_cast => Ok(Value::Null),
+                    r => r,
+                })
+            }
+            Expr::Between { expr, low, high, negated, .. } => {
+                let (x, lo, hi, neg) = (self.compile(expr)?, self.compile(low)?, self.compile(high)?, *negated);
+                Box::new(move |c| {
+                    let v = x(c)?;
+                    let ge = compare(&v, &lo(c)?, |o| o != Ordering::Less)?;
+                    let le = compare(&v, &hi(c)?, |o| o != Ordering::Greater)?;
+                    not_if(and_or(ge, le, false)?, neg)
+                })
+            }
+            Expr::InList { expr, list, negated, .. } => {
+                let x = self.compile(expr)?;
+                let list = list.iter().map(|e| self.compile(e)).collect::<Result<Vec<_>, _>>()?;
+                let neg = *negated;
+                Box::new(move |c| {
+                    let v = x(c)?;
+                    let mut result = Value::Bit(false);
+                    for item in &list {
+                        match compare(&v, &item(c)?, |o| o == Ordering::Equal)? {
+                            Value::Bit(true) => return not_if(Value::Bit(true), neg),
+                            Value::Null => result = Value::Null,
+                            _ => {}
+                        }
+                    }
+                    not_if(result, neg)
+                })
+            }
+            Expr::Like { expr, pattern, negated, .. } => {
+                let (x, p, neg) = (self.compile(expr)?, self.compile(pattern)?, *negated);
+                Box::new(move |c| match (x(c)?, p(c)?) {
+                    (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+                    (Value::String(s), Value::String(p)) => {
+                        let (s, p): (Vec<char>, Vec<char>) = (s.chars().collect(), p.chars().collect());
+                        not_if(Value::Bit(like(&s, &p)), neg)
+                    }
+                    (a, b) => Err(EvalError::Type(format!("{} LIKE {}", a.type_name(), b.type_name()))),
+                })
+            }
+            Expr::IsNull { expr, negated, .. } => {
+                let (x, neg) = (self.compile(expr)?, *negated);
+                Box::new(move |c| Ok(Value::Bit(x(c)?.is_null() != neg)))
+            }
+        })
+    }
+
+    fn function(&mut self, call: &FunctionCall) -> Result<Eval, EngineError> {
+        let name = call.dotted_name().to_ascii_lowercase();
+        if call.over.is_some() {
+            return Err(self.unsupported(call.span, format!("{name}(...) OVER (...)")));
+        }
+        let kind = match name.as_str() {
+            "system.timestamp" => return Ok(Box::new(|c| Ok(Value::DateTime(c.time)))),
+            "count" if call.star => Some(AggKind::CountStar),
+            "count" if call.distinct => Some(AggKind::CountDistinct),
+            "count" => Some(AggKind::Count),
+            "sum" => Some(AggKind::Sum),
+            "avg" => Some(AggKind::Avg),
+            "min" => Some(AggKind::Min),
+            "max" => Some(AggKind::Max),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            return self.aggregate(call, kind);
+        }
+        functions::compile_scalar(self, &name, call)
+    }
+
+    fn aggregate(&mut self, call: &FunctionCall, kind: AggKind) -> Result<Eval, EngineError> {
+        if self.aggs.is_none() {
+            return Err(self.unsupported(call.span, "an aggregate outside a grouped SELECT"));
+        }
+        if call.distinct && kind != AggKind::CountDistinct {
+            return Err(self.unsupported(call.span, "DISTINCT in an aggregate other than COUNT"));
+        }
+        let key: String = self.text.get(call.span.start..call.span.end).unwrap_or("").chars()
+            .filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+        let existing = self.aggs.as_ref().and_then(|a| a.iter().position(|s| s.key == key && !key.is_empty()));
+        let slot = match existing {
+            Some(i) => i,
+            None => {
+                let arg = match (kind, call.args.as_slice()) {
+                    (AggKind::CountStar, _) => None,
+                    (_, [a]) => {
+                        // Arguments are per-event expressions: no nested aggregates.
+                        let outer = self.aggs.take();
+                        let arg = self.compile(a);
+                        self.aggs = outer;
+                        Some(arg?)
+                    }
+                    _ => return Err(self.unsupported(call.span, "an aggregate without exactly one argument")),
+                };
+                let aggs = self.aggs.get_or_insert_with(Vec::new);
+                aggs.push(AggSpec { kind, arg, key });
+                aggs.len() - 1
+            }
+        };
+        Ok(Box::new(move |c| Ok(c.aggs.get(slot).cloned().unwrap_or(Value::Null))))
+    }
+}
+
+fn not_if(v: Value, negate: bool) -> Result<Value, EvalError> {
+    Ok(match v {
+        Value::Bit(b) => Value::Bit(b != negate),
+        other => other,
+    })
+}
+
+/// Three-valued AND (`is_or` false) or OR.
+fn and_or(a: Value, b: Value, is_or: bool) -> Result<Value, EvalError> {
+    let (a, b) = (bool3(&a)?, bool3(&b)?);
+    Ok(match (a, b) {
+        (Some(x), Some(y)) => Value::Bit(if is_or { x || y } else { x && y }),
+        (Some(x), None) | (None, Some(x)) if x == is_or => Value::Bit(x),
+        _ => Value::Null,
+    })
+}
+
+fn bool3(v: &Value) -> Result<Option<bool>, EvalError> {
+    match v {
+        Value::Null => Ok(None),
+        v => truthy(v).map(Some),
+    }
+}
+
+fn compare(a: &Value, b: &Value, pred: fn(Ordering) -> bool) -> Result<Value, EvalError> {
+    Ok(match a.sql_cmp(b).map_err(EvalError::Type)? {
+        None => Value::Null,
+        Some(o) => Value::Bit(pred(o)),
+    })
+}
+
+type BinFn = fn(Value, Value) -> Result<Value, EvalError>;
+
+fn binary_fn(op: BinaryOp) -> BinFn {
+    match op {
+        BinaryOp::Eq => |a, b| compare(&a, &b, |o| o == Ordering::Equal),
+        BinaryOp::NotEq => |a, b| compare(&a, &b, |o| o != Ordering::Equal),
+        BinaryOp::Lt => |a, b| compare(&a, &b, |o| o == Ordering::Less),
+        BinaryOp::LtEq => |a, b| compare(&a, &b, |o| o != Ordering::Greater),
+        BinaryOp::Gt => |a, b| compare(&a, &b, |o| o == Ordering::Greater),
+        BinaryOp::GtEq => |a, b| compare(&a, &b, |o| o != Ordering::Less),
+        BinaryOp::Add => |a, b| arith(BinaryOp::Add, a, b),
+        BinaryOp::Sub => |a, b| arith(BinaryOp::Sub, a, b),
+        BinaryOp::Mul => |a, b| arith(BinaryOp::Mul, a, b),
+        BinaryOp::Div => |a, b| arith(BinaryOp::Div, a, b),
+        BinaryOp::Mod => |a, b| arith(BinaryOp::Mod, a, b),
+        BinaryOp::BitAnd => |a, b| bits(a, b, |x, y| x & y),
+        BinaryOp::BitOr => |a, b| bits(a, b, |x, y| x | y),
+        BinaryOp::BitXor => |a, b| bits(a, b, |x, y| x ^ y),
+        BinaryOp::And => |a, b| and_or(a, b, false),
+        BinaryOp::Or => |a, b| and_or(a, b, true),
+    }
+}
+
+fn bits(a: Value, b: Value, f: fn(i64, i64) -> i64) -> Result<Value, EvalError> {
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+        (Value::BigInt(x), Value::BigInt(y)) => Ok(Value::BigInt(f(x, y))),
+        (a, b) => Err(EvalError::Type(format!("bitwise {} and {}", a.type_name(), b.type_name()))),
+    }
+}
+
+/// `+ - * / %`: bigint with bigint stays bigint (checked); with a float it is float;
+/// `+` on two strings concatenates.
+pub(crate) fn arith(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError> {
+    use Value::*;
+    match (a, b) {
+        (Null, _) | (_, Null) => Ok(Null),
+        (BigInt(x), BigInt(y)) => {
+            let r = match op {
+                BinaryOp::Add => x.checked_add(y),
+                BinaryOp::Sub => x.checked_sub(y),
+                BinaryOp::Mul => x.checked_mul(y),
+                BinaryOp::Div | BinaryOp::Mod if y == 0 => return Err(EvalError::DivideByZero),
+                BinaryOp::Div => x.checked_div(y),
+                _ => x.checked_rem(y),
+            };
+            r.map(BigInt).ok_or(EvalError::Overflow)
+        }
+        (String(x), String(y)) if op == BinaryOp::Add => Ok(String(format!("{x}{y}").into())),
+        (a @ (BigInt(_) | Float(_)), b @ (BigInt(_) | Float(_))) => {
+            let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+            if y == 0.0 && matches!(op, BinaryOp::Div | BinaryOp::Mod) {
+                return Err(EvalError::DivideByZero);
+            }
+            Ok(Float(match op {
+                BinaryOp::Add => x + y,
+                BinaryOp::Sub => x - y,
+                BinaryOp::Mul => x * y,
+                BinaryOp::Div => x / y,
+                _ => x % y,
+            }))
+        }
+        (a, b) => Err(EvalError::Type(format!("{} {op:?} {}", a.type_name(), b.type_name()))),
+    }
+}
+
+/// CAST semantics; errors are [`EvalError::Cast`] so TRY_CAST can turn them into NULL.
+pub(crate) fn cast(v: Value, target: DataType) -> Result<Value, EvalError> {
+    let fail = |v: &Value| EvalError::Cast(format!("cannot convert {} to {target:?}", v.type_name()));
+    Ok(match (target, v) {
+        (_, Value::Null) => Value::Null,
+        (DataType::BigInt, v @ Value::BigInt(_)) => v,
+        (DataType::BigInt, Value::Float(f)) if f.is_finite() && f.abs() < 9.2e18 => Value::BigInt(f.trunc() as i64),
+        (DataType::BigInt, Value::Bit(b)) => Value::BigInt(b as i64),
+        (DataType::BigInt, Value::String(s)) => {
+            Value::BigInt(s.trim().parse().map_err(|_| EvalError::Cast(format!("'{s}' is not a bigint")))?)
+        }
+        (DataType::Float, v @ (Value::BigInt(_) | Value::Float(_) | Value::Bit(_))) => Value::Float(v.as_f64().unwrap_or(0.0)),
+        (DataType::Float, Value::String(s)) => {
+            Value::Float(s.trim().parse().map_err(|_| EvalError::Cast(format!("'{s}' is not a float")))?)
+        }
+        (DataType::NVarChar, v) => Value::String(functions::to_text(&v).into()),
+        (DataType::DateTime, v @ Value::DateTime(_)) => v,
+        (DataType::DateTime, Value::String(s)) => {
+            Value::DateTime(parse_datetime(&s).ok_or_else(|| EvalError::Cast(format!("'{s}' is not a datetime")))?)
+        }
+        (DataType::Bit, v @ Value::Bit(_)) => v,
+        (DataType::Bit, Value::BigInt(i)) => Value::Bit(i != 0),
+        (DataType::Bit, Value::Float(f)) => Value::Bit(f != 0.0),
+        (DataType::Bit, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Value::Bit(true),
+            "false" | "0" => Value::Bit(false),
+            _ => return Err(EvalError::Cast(format!("'{s}' is not a bit"))),
+        },
+        (DataType::Record, v @ Value::Record(_)) | (DataType::Array, v @ Value::Array(_)) => v,
+        (_, v) => return Err(fail(&v)),
+    })
+}
+
+/// `LIKE` with `%` (any run) and `_` (one character), case-sensitive.
+fn like(s: &[char], p: &[char]) -> bool {
+    let (mut si, mut pi, mut star, mut mark) = (0, 0, None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == '_' || p[pi] == s[si]) {
+            si += 1;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == '%' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '%')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_matches_wildcards() {
+        let m = |s: &str, p: &str| like(&s.chars().collect::<Vec<_>>(), &p.chars().collect::<Vec<_>>());
+        assert!(m("hello", "h%o"));
+        assert!(m("hello", "_ello"));
+        assert!(m("hello", "%"));
+        assert!(!m("hello", "h_o"));
+        assert!(m("a%b", "a%b"));
+        assert!(!m("", "_"));
+    }
+
+    #[test]
+    fn arithmetic_keeps_types_and_reports_errors() {
+        assert_eq!(arith(BinaryOp::Add, Value::BigInt(1), Value::BigInt(2)), Ok(Value::BigInt(3)));
+        assert_eq!(arith(BinaryOp::Add, Value::BigInt(1), Value::Float(0.5)), Ok(Value::Float(1.5)));
+        assert_eq!(arith(BinaryOp::Div, Value::BigInt(1), Value::BigInt(0)), Err(EvalError::DivideByZero));
+        assert_eq!(arith(BinaryOp::Mul, Value::BigInt(i64::MAX), Value::BigInt(2)), Err(EvalError::Overflow));
+        assert!(matches!(arith(BinaryOp::Add, Value::BigInt(1), "a".into()), Err(EvalError::Type(_))));
+    }
+
+    #[test]
+    fn cast_converts_or_fails() {
+        assert_eq!(cast("42".into(), DataType::BigInt), Ok(Value::BigInt(42)));
+        assert_eq!(cast(Value::Float(2.9), DataType::BigInt), Ok(Value::BigInt(2)));
+        assert!(matches!(cast("x".into(), DataType::BigInt), Err(EvalError::Cast(_))));
+        assert_eq!(cast("2024-01-01T00:00:00Z".into(), DataType::DateTime), Ok(Value::DateTime(parse_datetime("2024-01-01").unwrap())));
+        assert_eq!(cast(Value::BigInt(0), DataType::Bit), Ok(Value::Bit(false)));
+        assert_eq!(cast(Value::BigInt(7), DataType::NVarChar), Ok("7".into()));
+    }
+}

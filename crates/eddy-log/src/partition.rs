@@ -1,0 +1,317 @@
+//! One partition: a directory of segments, the last one active.
+//!
+//! Appends hold the partition mutex for the write (one pwrite) and, under `FsyncPolicy::Always`,
+//! the fsync. Reads hold it only to plan (which segment, which file position) and scan outside it.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::batch::{self, BatchHeader};
+use crate::segment::{ReadPlan, Segment, log_file_name};
+use crate::{AppendInfo, FsyncPolicy, LogConfig, LogError, PartitionInfo};
+
+/// A partition of a stream; `Send + Sync`, shared by all tasks that use the stream.
+pub(crate) struct Partition {
+    /// Partition number.
+    pub id: u32,
+    state: Mutex<State>,
+    /// Publishes the end offset after each append; owned here, so receivers see the channel
+    /// close when the stream is deleted and the partition dropped.
+    end_tx: watch::Sender<u64>,
+}
+
+struct State {
+    dir: PathBuf,
+    /// Never empty; sorted by base offset; the last one takes appends.
+    segments: Vec<Segment>,
+    /// Written since the last fsync (group commit).
+    dirty: bool,
+    /// Set when an fsync failed: the kernel may have dropped those pages, so acknowledging more
+    /// appends would promise durability we cannot give. Cleared only by reopening the log.
+    failed: Option<String>,
+    /// Set by `delete_stream`; later appends fail as if the stream never existed.
+    deleted: bool,
+}
+
+impl State {
+    fn active(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+    fn start_offset(&self) -> u64 {
+        self.segments[0].base_offset
+    }
+    fn end_offset(&self) -> u64 {
+        self.segments[self.segments.len() - 1].next_offset
+    }
+}
+
+/// fsyncs a directory so a created, renamed or deleted entry in it survives power loss.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io(format!("fsync directory {}", dir.display()), e))
+}
+
+impl Partition {
+    /// Opens (creating if needed) the partition directory and recovers its segments.
+    pub fn open(dir: PathBuf, id: u32, config: &LogConfig) -> Result<Partition, LogError> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| LogError::io(format!("create {}", dir.display()), e))?;
+        let mut bases = Vec::new();
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| LogError::io(format!("list {}", dir.display()), e))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| LogError::io(format!("list {}", dir.display()), e))?
+                .path();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            match (
+                path.extension().and_then(|s| s.to_str()),
+                stem.parse::<u64>(),
+            ) {
+                (Some("log"), Ok(base)) if stem.len() == 20 => bases.push(base),
+                (Some("index"), Ok(_)) if !path.with_extension("log").exists() => {
+                    // Left behind by a crash during a retention delete.
+                    let _ = std::fs::remove_file(&path);
+                }
+                _ => {}
+            }
+        }
+        bases.sort_unstable();
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        for (i, &base) in bases.iter().enumerate() {
+            let seg = Segment::open(dir.join(log_file_name(base)), base, i + 1 == bases.len())?;
+            if let Some(prev) = segments.last().map(|s: &Segment| s.next_offset)
+                && seg.base_offset < prev
+            {
+                return Err(LogError::corrupt(
+                    &seg.path,
+                    format!("segment overlaps the previous one ending at {prev}"),
+                ));
+            }
+            segments.push(seg);
+        }
+        if segments.is_empty() {
+            segments.push(Segment::create(&dir, 0)?);
+            if config.fsync != FsyncPolicy::Never {
+                sync_dir(&dir)?;
+            }
+        }
+        let end = segments[segments.len() - 1].next_offset;
+        let (end_tx, _) = watch::channel(end);
+        Ok(Partition {
+            id,
+            state: Mutex::new(State {
+                dir,
+                segments,
+                dirty: false,
+                failed: None,
+                deleted: false,
+            }),
+            end_tx,
+        })
+    }
+
+    /// Appends one encoded batch; returns once it reached the OS (and the disk under `Always`).
+    pub fn append(
+        &self,
+        stream: &str,
+        mut bytes: Vec<u8>,
+        header: BatchHeader,
+        config: &LogConfig,
+    ) -> Result<AppendInfo, LogError> {
+        let mut st = self.state.lock();
+        if st.deleted {
+            return Err(LogError::UnknownStream(stream.to_string()));
+        }
+        if let Some(why) = &st.failed {
+            return Err(LogError::io(
+                format!(
+                    "partition {} of {stream:?} refuses appends after a failed fsync; reopen the log",
+                    self.id
+                ),
+                std::io::Error::other(why.clone()),
+            ));
+        }
+        let base_offset = st.end_offset();
+        let len = bytes.len() as u64;
+        let active = st.active();
+        if active.size > 0 && active.size + len > config.segment_bytes {
+            self.roll(&mut st, config)?;
+        }
+        batch::set_base_offset(&mut bytes, base_offset);
+        let header = BatchHeader {
+            base_offset,
+            ..header
+        };
+        st.active().append(&bytes, &header)?;
+        match config.fsync {
+            FsyncPolicy::Always => {
+                if let Err(e) = st.active().sync() {
+                    st.failed = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+            FsyncPolicy::IntervalMs(_) => st.dirty = true,
+            FsyncPolicy::Never => {}
+        }
+        let next_offset = header.next_offset();
+        drop(st);
+        self.end_tx.send_replace(next_offset);
+        Ok(AppendInfo {
+            base_offset,
+            next_offset,
+        })
+    }
+
+    /// Closes the active segment (fsynced, unless `Never`) and starts a new one at the end offset.
+    fn roll(&self, st: &mut State, config: &LogConfig) -> Result<(), LogError> {
+        let durable = config.fsync != FsyncPolicy::Never;
+        if durable && let Err(e) = st.active().sync() {
+            st.failed = Some(e.to_string());
+            return Err(e);
+        }
+        let seg = Segment::create(&st.dir, st.end_offset())?;
+        if durable {
+            sync_dir(&st.dir)?;
+        }
+        tracing::debug!(path = %seg.path.display(), "rolled to a new segment");
+        st.segments.push(seg);
+        Ok(())
+    }
+
+    /// Where a read from `from` should start, or `None` at the end; `OffsetOutOfRange` outside.
+    fn plan(&self, from: u64) -> Result<Option<ReadPlan>, LogError> {
+        let st = self.state.lock();
+        let (start, end) = (st.start_offset(), st.end_offset());
+        if from < start || from > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset: from,
+                start,
+                end,
+            });
+        }
+        if from == end {
+            return Ok(None);
+        }
+        let mut i = st.segments.partition_point(|s| s.base_offset <= from) - 1;
+        // A segment truncated by recovery leaves a gap up to the next one: skip it.
+        if st.segments[i].next_offset <= from {
+            i += 1;
+        }
+        let seg = &st.segments[i];
+        Ok(Some(seg.plan(from.max(seg.base_offset))))
+    }
+
+    /// Feeds `f` every batch holding offsets >= `from`, across segments, until it returns false.
+    pub fn scan(
+        &self,
+        from: u64,
+        mut f: impl FnMut(&BatchHeader, Bytes) -> Result<bool, &'static str>,
+    ) -> Result<(), LogError> {
+        let mut next = from;
+        let mut first = true;
+        loop {
+            let plan = match self.plan(next) {
+                Ok(Some(plan)) => plan,
+                Ok(None) => return Ok(()),
+                // Retention overtook a read that already returned data: stop there.
+                Err(_) if !first => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            first = false;
+            let mut more = true;
+            plan.scan(|h, b| {
+                more = f(h, b)?;
+                Ok(more)
+            })?;
+            if !more || plan.next_offset <= next {
+                return Ok(());
+            }
+            next = plan.next_offset;
+        }
+    }
+
+    /// A receiver of the end offset, updated after every append.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.end_tx.subscribe()
+    }
+
+    /// Offsets and size, for `StreamInfo`.
+    pub fn info(&self) -> PartitionInfo {
+        let st = self.state.lock();
+        PartitionInfo {
+            partition: self.id,
+            start_offset: st.start_offset(),
+            end_offset: st.end_offset(),
+            bytes: st.segments.iter().map(|s| s.size).sum(),
+        }
+    }
+
+    /// The group-commit step: fsyncs the active segment if written since the last call.
+    pub fn sync_if_dirty(&self) -> Result<(), LogError> {
+        let file = {
+            let mut st = self.state.lock();
+            if !std::mem::take(&mut st.dirty) {
+                return Ok(());
+            }
+            let seg = st.active();
+            (Arc::clone(&seg.file), seg.path.clone())
+        };
+        // Outside the lock: appends continue while the disk works; the next round covers them.
+        if let Err(e) = file.0.sync_data() {
+            self.state.lock().failed = Some(e.to_string());
+            return Err(LogError::io(format!("fsync {}", file.1.display()), e));
+        }
+        Ok(())
+    }
+
+    /// fsyncs the active segment and its index now.
+    pub fn sync(&self) -> Result<(), LogError> {
+        let mut st = self.state.lock();
+        st.dirty = false;
+        if let Err(e) = st.active().sync() {
+            st.failed = Some(e.to_string());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest closed segments beyond `retention_bytes` or older than `retention_ms`;
+    /// returns bytes freed. The active segment always stays, so offsets keep counting up.
+    pub fn apply_retention(&self, now_ms: i64, config: &LogConfig) -> Result<u64, LogError> {
+        let mut st = self.state.lock();
+        let mut total: u64 = st.segments.iter().map(|s| s.size).sum();
+        let mut freed = 0;
+        while st.segments.len() > 1 {
+            let seg = &st.segments[0];
+            let too_big = config.retention_bytes.is_some_and(|max| total > max);
+            let too_old = config
+                .retention_ms
+                .is_some_and(|ms| seg.max_timestamp_ms < now_ms.saturating_sub(ms));
+            if !(too_big || too_old) {
+                break;
+            }
+            seg.remove()?;
+            total -= seg.size;
+            freed += seg.size;
+            tracing::info!(path = %seg.path.display(), bytes = seg.size, too_big, too_old, "retention deleted segment");
+            st.segments.remove(0);
+        }
+        Ok(freed)
+    }
+
+    /// Makes every later append fail with `UnknownStream` (the stream is being deleted).
+    pub fn mark_deleted(&self) {
+        self.state.lock().deleted = true;
+    }
+}

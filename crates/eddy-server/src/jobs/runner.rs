@@ -1,0 +1,333 @@
+//! One job's thread: read input partitions from the log, feed the engine, write outputs to
+//! their sinks, checkpoint. Ingestion never waits on it: it only reads what the log holds.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use eddy_connectors::files::NdjsonSink;
+use eddy_engine::{Arrival, Job, OutputRow};
+use eddy_log::{LogError, StoredRecord};
+use parking_lot::Mutex;
+
+use super::checkpoint::{self, Checkpoint, CheckpointHeader, JobFile};
+use super::sink::Sink;
+use super::{Ctx, JobState, JobStatus, MetricsView};
+use crate::{OutputTarget, ServerError};
+
+/// Records read per partition per round: bounds memory and keeps partitions interleaved.
+const READ_BATCH_MAX: usize = 1024;
+/// How long an idle job sleeps before advancing idle partitions' watermarks by arrival time.
+const IDLE_TICK: Duration = Duration::from_millis(100);
+/// How often a job with progress checkpoints.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+struct Input {
+    stream: String,
+    /// Next offset to read, per partition.
+    next: Vec<u64>,
+}
+
+/// A prepared job, ready to run on its own thread.
+pub(crate) struct Runner {
+    name: String,
+    dir: PathBuf,
+    job: Job,
+    inputs: Vec<Input>,
+    sinks: Vec<Sink>,
+    ctx: Ctx,
+    status: Arc<Mutex<JobStatus>>,
+    stop: Arc<AtomicBool>,
+    /// Woken by the log subscriptions (new data) and by `stop`; capacity 1, so wakes coalesce.
+    wake: Receiver<()>,
+    /// Dropped with the runner; that ends the subscription forwarders on the tokio runtime.
+    _done: tokio::sync::watch::Sender<()>,
+}
+
+/// The output bindings in the order of `job.outputs()`, defaulting to the table of that name.
+pub(crate) fn resolve_targets(job_file: &JobFile, outputs: &[String]) -> Result<Vec<OutputTarget>, ServerError> {
+    for alias in job_file.spec.outputs.keys() {
+        if !outputs.iter().any(|o| o.eq_ignore_ascii_case(alias)) {
+            return Err(ServerError::Invalid(format!(
+                "outputs: the query has no output {alias:?} (it writes {})",
+                outputs.join(", ")
+            )));
+        }
+    }
+    Ok(outputs
+        .iter()
+        .map(|o| {
+            let bound = job_file.spec.outputs.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(o));
+            bound.map(|(_, t)| t.clone()).unwrap_or_else(|| OutputTarget::Table { name: o.clone() })
+        })
+        .collect())
+}
+
+/// The store writer id of one output: a job's rows are deduplicated per (table, writer).
+pub(crate) fn writer_id(job: &str, output: &str) -> String {
+    format!("{}/{}", job.to_lowercase(), output.to_lowercase())
+}
+
+/// Maps a compile failure to the diagnostic the API returns.
+pub(crate) fn engine_error(query: &str, error: eddy_engine::EngineError) -> ServerError {
+    match error {
+        eddy_engine::EngineError::Sql(d) => ServerError::Query { rendered: d.render(query), diagnostic: Box::new(d) },
+        other => ServerError::Engine(other.to_string()),
+    }
+}
+
+impl Runner {
+    /// Opens the sinks, restores the last checkpoint (or writes the first one) and subscribes
+    /// to the inputs. Returns the runner and the handle that wakes it (for `stop`).
+    pub fn prepare(
+        ctx: Ctx,
+        dir: PathBuf,
+        job_file: &JobFile,
+        mut job: Job,
+        status: Arc<Mutex<JobStatus>>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<(Runner, SyncSender<()>), ServerError> {
+        let spec = &job_file.spec;
+        let outputs = job.outputs().to_vec();
+        let targets = resolve_targets(job_file, &outputs)?;
+        let mut inputs = Vec::new();
+        for (index, stream) in job.inputs().to_vec().into_iter().enumerate() {
+            let info = ctx.log.get_or_create_stream(&stream)?;
+            job.declare_partitions(index, info.partitions.len() as u32);
+            inputs.push(Input { stream, next: info.partitions.iter().map(|p| p.start_offset).collect() });
+        }
+        let restored = checkpoint::read_checkpoint(&dir)?;
+        if let Some(cp) = &restored {
+            job.restore(&cp.snapshot).map_err(|e| engine_error(&spec.query, e))?;
+            for (stream, partition, next) in &cp.header.offsets {
+                let input = inputs.iter_mut().find(|i| i.stream.eq_ignore_ascii_case(stream));
+                if let Some(slot) = input.and_then(|i| i.next.get_mut(*partition as usize)) {
+                    *slot = *next;
+                }
+            }
+        }
+        let mut sinks = Vec::new();
+        for (output, target) in outputs.iter().zip(targets) {
+            sinks.push(match target {
+                OutputTarget::Table { name } => Sink::Table {
+                    writer: writer_id(&spec.name, output),
+                    seq_base: job_file.seq_base.get(&output.to_lowercase()).copied().unwrap_or(0),
+                    table: name,
+                },
+                OutputTarget::Stream { name } => {
+                    ctx.log.get_or_create_stream(&name)?;
+                    Sink::Stream { stream: name }
+                }
+                OutputTarget::File { path } => {
+                    let checkpointed = restored.as_ref().and_then(|cp| cp.header.file_lengths.get(&path));
+                    if let Some(len) = checkpointed {
+                        truncate_to(&path, *len)?;
+                    }
+                    let file = NdjsonSink::create(&path)
+                        .map_err(|e| ServerError::Invalid(format!("output file {}: {e}", path.display())))?;
+                    Sink::File { path, file }
+                }
+            });
+        }
+        {
+            let mut s = status.lock();
+            s.inputs = inputs.iter().map(|i| i.stream.clone()).collect();
+            s.outputs = outputs.iter().zip(&sinks).map(|(o, sink)| (o.clone(), sink.describe())).collect();
+        }
+
+        let (wake_tx, wake) = sync_channel(1);
+        let (done, done_rx) = tokio::sync::watch::channel(());
+        for input in &inputs {
+            for partition in 0..input.next.len() as u32 {
+                let mut data = ctx.log.subscribe(&input.stream, partition)?;
+                let (wake_tx, mut done_rx) = (wake_tx.clone(), done_rx.clone());
+                ctx.runtime.spawn(async move {
+                    loop {
+                        tokio::select! {
+                            changed = data.changed() => {
+                                if changed.is_err() { break; }
+                                let _ = wake_tx.try_send(());
+                            }
+                            _ = done_rx.changed() => break,
+                        }
+                    }
+                });
+            }
+        }
+        let mut runner = Runner {
+            name: spec.name.clone(),
+            dir,
+            job,
+            inputs,
+            sinks,
+            ctx,
+            status,
+            stop,
+            wake,
+            _done: done,
+        };
+        if restored.is_none() {
+            // A first checkpoint pins the starting offsets and file lengths, so a crash before
+            // the next one replays from here and not from wherever the log starts by then.
+            runner.checkpoint()?;
+        }
+        runner.publish();
+        Ok((runner, wake_tx))
+    }
+
+    /// Runs until stopped or failed; a failure is recorded in the job's status.
+    pub fn run(mut self) {
+        let result = self.run_loop();
+        let mut status = self.status.lock();
+        match result {
+            Ok(()) => status.state = JobState::Stopped,
+            Err(e) => {
+                tracing::error!(job = %self.name, error = %e, "job failed");
+                status.state = JobState::Failed;
+                status.error = Some(e.to_string());
+            }
+        }
+    }
+
+    fn run_loop(&mut self) -> Result<(), ServerError> {
+        let mut last_checkpoint = Instant::now();
+        let mut dirty = false;
+        let mut rows: Vec<OutputRow> = Vec::new();
+        loop {
+            let stopping = self.stop.load(Ordering::Acquire);
+            let mut backlog = false;
+            let now = eddy_engine::time::now_ticks();
+            for index in 0..self.inputs.len() {
+                for partition in 0..self.inputs[index].next.len() {
+                    let records = self.read(index, partition)?;
+                    if records.is_empty() {
+                        // Idle partition: let arrival time move its watermark on.
+                        self.job.advance_arrival(index, partition as u32, now);
+                        continue;
+                    }
+                    backlog |= records.len() == READ_BATCH_MAX;
+                    dirty = true;
+                    self.push(index, partition, &records);
+                }
+            }
+            self.job.drain_output(&mut rows);
+            if !rows.is_empty() {
+                dirty = true;
+                self.write_outputs(&mut rows)?;
+            }
+            self.publish();
+            if dirty && (stopping || last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL) {
+                self.checkpoint()?;
+                dirty = false;
+                last_checkpoint = Instant::now();
+            }
+            if stopping {
+                return Ok(());
+            }
+            if !backlog {
+                match self.wake.recv_timeout(IDLE_TICK) {
+                    Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, index: usize, partition: usize) -> Result<Vec<StoredRecord>, ServerError> {
+        let input = &mut self.inputs[index];
+        match self.ctx.log.read(&input.stream, partition as u32, input.next[partition], READ_BATCH_MAX) {
+            Err(LogError::OffsetOutOfRange { start, .. }) if start > input.next[partition] => {
+                // Retention removed records the job had not read: skip ahead, loudly.
+                tracing::warn!(job = %self.name, stream = %input.stream, partition, from = input.next[partition], to = start,
+                    "input records were removed by retention before the job read them");
+                input.next[partition] = start;
+                Ok(Vec::new())
+            }
+            result => Ok(result?),
+        }
+    }
+
+    fn push(&mut self, index: usize, partition: usize, records: &[StoredRecord]) {
+        for record in records {
+            let arrival = Arrival::At(record.timestamp_ms.saturating_mul(10_000));
+            if let Err(e) = self.job.push_json(index, partition as u32, record.offset, arrival, &record.value) {
+                // The engine counts it in `errors`; the event is dropped, never the job.
+                tracing::debug!(job = %self.name, partition, offset = record.offset, error = %e, "event dropped");
+            }
+        }
+        if let Some(last) = records.last() {
+            self.inputs[index].next[partition] = last.offset + 1;
+        }
+    }
+
+    fn write_outputs(&mut self, rows: &mut Vec<OutputRow>) -> Result<(), ServerError> {
+        let mut per_output: Vec<Vec<OutputRow>> = (0..self.sinks.len()).map(|_| Vec::new()).collect();
+        for row in rows.drain(..) {
+            if let Some(list) = per_output.get_mut(row.output) {
+                list.push(row);
+            }
+        }
+        for (sink, rows) in self.sinks.iter_mut().zip(&per_output) {
+            if rows.is_empty() {
+                continue;
+            }
+            sink.write(rows, &self.ctx.log, &self.ctx.store, &self.ctx.metrics)?;
+        }
+        Ok(())
+    }
+
+    /// Called only after the outputs of everything it covers were written: the store's
+    /// write-ahead file and the files already hold them, so a crash replays, never skips.
+    fn checkpoint(&mut self) -> Result<(), ServerError> {
+        let mut header = CheckpointHeader::default();
+        for input in &self.inputs {
+            for (partition, next) in input.next.iter().enumerate() {
+                header.offsets.push((input.stream.clone(), partition as u32, *next));
+            }
+        }
+        for sink in &self.sinks {
+            if let Sink::File { path, .. } = sink {
+                let len = std::fs::metadata(path).map_err(|e| ServerError::io(format!("stat {}", path.display()), e))?.len();
+                header.file_lengths.insert(path.clone(), len);
+            }
+        }
+        let snapshot = self.job.snapshot().map_err(|e| ServerError::Engine(e.to_string()))?;
+        checkpoint::write_checkpoint(&self.dir, &Checkpoint { header, snapshot })
+    }
+
+    fn publish(&self) {
+        let mut lag = BTreeMap::new();
+        for input in &self.inputs {
+            let end: Vec<u64> = match self.ctx.log.stream(&input.stream) {
+                Some(info) => info.partitions.iter().map(|p| p.end_offset).collect(),
+                None => Vec::new(),
+            };
+            let behind: u64 = input.next.iter().zip(&end).map(|(next, end)| end.saturating_sub(*next)).sum();
+            *lag.entry(input.stream.clone()).or_insert(0) += behind;
+        }
+        let metrics = MetricsView::from(&self.job.metrics());
+        let mut status = self.status.lock();
+        status.state = JobState::Running;
+        status.metrics = metrics;
+        status.lag = lag;
+    }
+}
+
+/// Cuts a file sink back to its checkpointed length: lines past it are replayed anyway.
+fn truncate_to(path: &std::path::Path, len: u64) -> Result<(), ServerError> {
+    let io = |e| ServerError::io(format!("truncating {}", path.display()), e);
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(file) => {
+            if file.metadata().map_err(io)?.len() > len {
+                file.set_len(len).map_err(io)?;
+                file.sync_all().map_err(io)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}

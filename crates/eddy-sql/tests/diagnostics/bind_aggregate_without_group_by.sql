@@ -1,0 +1,2 @@
+-- checks: aggregates need a windowed GROUP BY
+SELECT COUNT(*) FROM input

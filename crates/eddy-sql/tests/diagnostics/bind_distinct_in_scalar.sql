@@ -1,0 +1,2 @@
+-- checks: DISTINCT inside a scalar function
+SELECT UPPER(DISTINCT a) FROM input

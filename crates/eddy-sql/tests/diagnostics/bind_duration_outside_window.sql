@@ -1,0 +1,2 @@
+-- checks: Duration(...) is only a window argument
+SELECT Duration(minute, 5) FROM input

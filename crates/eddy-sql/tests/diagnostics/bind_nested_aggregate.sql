@@ -1,0 +1,2 @@
+-- checks: aggregates cannot be nested
+SELECT SUM(COUNT(*)) FROM input GROUP BY TumblingWindow(s, 1)

@@ -1,0 +1,2 @@
+-- checks: an unknown function with no close match
+SELECT frobnicate(name) FROM input

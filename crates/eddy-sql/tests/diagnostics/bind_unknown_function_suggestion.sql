@@ -1,0 +1,2 @@
+-- checks: an unknown function gets a did-you-mean from edit distance
+SELECT UPPR(name) FROM input

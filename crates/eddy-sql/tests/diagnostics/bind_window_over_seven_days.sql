@@ -1,0 +1,2 @@
+-- checks: windows are limited to 7 days
+SELECT COUNT(*) FROM input GROUP BY TumblingWindow(day, 8)

@@ -1,0 +1,2 @@
+-- checks: SUBSTRING takes three arguments
+SELECT SUBSTRING(name, 1) FROM input

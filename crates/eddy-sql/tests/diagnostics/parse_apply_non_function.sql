@@ -1,0 +1,2 @@
+-- checks: CROSS APPLY needs a function call
+SELECT * FROM input CROSS APPLY other AS o

@@ -1,0 +1,2 @@
+-- checks: CAST to a type the dialect does not have
+SELECT CAST(a AS text) FROM input

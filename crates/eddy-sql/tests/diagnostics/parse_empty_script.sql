@@ -1,0 +1,3 @@
+-- checks: a job with no statement
+
+

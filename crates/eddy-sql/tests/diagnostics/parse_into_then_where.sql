@@ -1,0 +1,2 @@
+-- checks: FROM must follow INTO
+SELECT a INTO out WHERE a > 1

@@ -1,0 +1,2 @@
+-- checks: a JOIN without ON
+SELECT * FROM a JOIN b WHERE a.x = b.x

@@ -1,0 +1,2 @@
+-- checks: a call missing its closing parenthesis
+SELECT COUNT(a FROM input

@@ -1,0 +1,3 @@
+-- checks: a WHERE where FROM should be
+SELECT a, b
+WHERE a > 1

@@ -1,0 +1,2 @@
+-- checks: a statement that starts with an unknown word
+SELEC a FROM input

@@ -1,0 +1,5 @@
+-- checks: line and column are right several lines down
+SELECT
+    a,
+    b +
+FROM input

@@ -1,0 +1,2 @@
+-- checks: ORDER BY on a stream; the help explains
+SELECT a FROM input ORDER BY a

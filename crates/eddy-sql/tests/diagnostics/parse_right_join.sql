@@ -1,0 +1,2 @@
+-- checks: RIGHT joins are not supported
+SELECT * FROM a RIGHT JOIN b ON a.x = b.x

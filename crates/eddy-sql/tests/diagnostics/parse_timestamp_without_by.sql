@@ -1,0 +1,2 @@
+-- checks: TIMESTAMP without BY
+SELECT a FROM input TIMESTAMP ts

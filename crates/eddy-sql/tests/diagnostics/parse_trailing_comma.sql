@@ -1,0 +1,3 @@
+-- checks: a trailing comma in the SELECT list
+SELECT a,
+FROM input

@@ -1,0 +1,2 @@
+-- checks: an unclosed bracketed name
+SELECT [my field FROM input

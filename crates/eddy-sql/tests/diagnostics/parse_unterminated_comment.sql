@@ -1,0 +1,3 @@
+-- checks: an unclosed block comment
+SELECT a /* note
+FROM input

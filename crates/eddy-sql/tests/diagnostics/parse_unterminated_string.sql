@@ -1,0 +1,2 @@
+-- checks: an unclosed string literal
+SELECT 'abc FROM input

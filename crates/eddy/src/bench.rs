@@ -1,0 +1,149 @@
+//! `eddy bench`: events per second of the engine alone, and of the whole pipeline (HTTP
+//! ingest → log → job → store) on an in-process server.
+
+use crate::query::{agent, post_query};
+use crate::table::{Format, ResultSet};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use eddy_server::{JobSpec, Server, ServerConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Options of `eddy bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value_t = Which::All)]
+    which: Which,
+    /// Events per benchmark.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    events: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    /// A tumbling-window count in the engine, no I/O.
+    Engine,
+    /// NDJSON over HTTP into a server, through a job, into a table.
+    Pipeline,
+    /// Both.
+    All,
+}
+
+const KEYS: u64 = 100;
+const BATCH_EVENTS: u64 = 5000;
+/// Events are 1 ms apart from here (2023-11-14T22:13:20Z), so each 1 s window holds 1000.
+const BASE_MS: i64 = 1_700_000_000_000;
+const BENCH_QUERY: &str = "SELECT k, COUNT(*) AS n, System.Timestamp() AS t INTO counts FROM bench \
+                           TIMESTAMP BY ts GROUP BY k, TumblingWindow(second, 1)";
+
+pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    if args.which != Which::Pipeline {
+        let events = usize::try_from(args.events)?;
+        let started = Instant::now();
+        let per_second = eddy_engine::bench::bench_tumbling_count(events, KEYS as usize);
+        rows.push(row("engine", args.events, started.elapsed(), per_second));
+    }
+    if args.which != Which::Engine {
+        let (elapsed, per_second) = pipeline(args.events)?;
+        rows.push(row("pipeline", args.events, elapsed, per_second));
+    }
+    let columns = ["benchmark", "events", "seconds", "events/s"].map(String::from).to_vec();
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(ResultSet { columns, rows }.render(Format::Table).as_bytes())?;
+    Ok(())
+}
+
+fn row(name: &str, events: u64, elapsed: Duration, per_second: f64) -> Vec<serde_json::Value> {
+    let seconds = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
+    vec![json!(name), json!(events), json!(seconds), json!(per_second.round() as u64)]
+}
+
+/// Runs the pipeline benchmark on a fresh in-process server; returns the time from the
+/// first post to the last count landing in the table, and events per second.
+fn pipeline(events: u64) -> anyhow::Result<(Duration, f64)> {
+    let dir = tempfile::Builder::new().prefix("eddy-bench-").tempdir()?;
+    let runtime = crate::runtime()?;
+    // The server's tasks run on the runtime's workers; this thread is the HTTP client.
+    let _context = runtime.enter();
+    let config = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        http: SocketAddr::from(([127, 0, 0, 1], 0)),
+        // One partition: the final far-future event then closes every window.
+        default_partitions: 1,
+        ..ServerConfig::default()
+    };
+    let server = runtime.block_on(Server::start(config)).context("starting the server")?;
+    let measured = measure(&server, events);
+    runtime.block_on(server.shutdown()).context("shutting down")?;
+    measured
+}
+
+fn measure(server: &Server, events: u64) -> anyhow::Result<(Duration, f64)> {
+    server
+        .create_job(JobSpec {
+            name: "bench".into(),
+            query: BENCH_QUERY.into(),
+            late_arrival_tolerance_s: -1.0,
+            out_of_order_tolerance_s: 0.0,
+            out_of_order_action: Default::default(),
+            outputs: Default::default(),
+        })
+        .context("creating the bench job")?;
+    let base = format!("http://{}", server.http_addr());
+    let url = format!("{base}/api/streams/bench/events");
+    let agent = agent();
+    let progress = ProgressBar::new(events).with_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} events posted ({per_sec}, {elapsed})",
+    )?);
+    let started = Instant::now();
+    let mut body = Vec::new();
+    for first in (0..events).step_by(BATCH_EVENTS as usize) {
+        body.clear();
+        let last = (first + BATCH_EVENTS).min(events);
+        for i in first..last {
+            writeln!(body, "{{\"k\":\"k{}\",\"ts\":\"{}\"}}", i % KEYS, timestamp(BASE_MS + i as i64))?;
+        }
+        post(&agent, &url, &body)?;
+        progress.inc(last - first);
+    }
+    let closing = format!("{{\"k\":\"end\",\"ts\":\"{}\"}}", timestamp(BASE_MS + events as i64 + 86_400_000));
+    post(&agent, &url, closing.as_bytes())?;
+    progress.finish_and_clear();
+    let deadline = started + Duration::from_secs(120) + Duration::from_millis(events);
+    loop {
+        if let Ok(result) = post_query(&agent, &base, None, "SELECT SUM(n) AS total FROM counts")? {
+            let total = result.rows.first().and_then(|row| row.first()).and_then(serde_json::Value::as_f64);
+            if total == Some(events as f64) {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("the job did not count all {events} events in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    Ok((elapsed, events as f64 / elapsed.as_secs_f64()))
+}
+
+fn timestamp(ms: i64) -> String {
+    eddy_engine::time::format_datetime(ms * (eddy_engine::time::TICKS_PER_SECOND / 1000))
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> anyhow::Result<()> {
+    let mut response = agent
+        .post(url)
+        .header("content-type", "application/x-ndjson")
+        .send(body)
+        .with_context(|| format!("posting to {url}"))?;
+    if !response.status().is_success() {
+        let answer = response.body_mut().read_to_string().unwrap_or_default();
+        anyhow::bail!("{url} answered {}: {answer}", response.status());
+    }
+    Ok(())
+}

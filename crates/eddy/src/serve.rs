@@ -1,0 +1,65 @@
+//! `eddy server`: start the server, announce its address, stop on SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::Args;
+use eddy_log::FsyncPolicy;
+use eddy_server::{Server, ServerConfig};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Options of `eddy server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Directory of all state (log, tables, jobs); created if missing.
+    #[arg(long, default_value = "./eddy-data")]
+    data_dir: PathBuf,
+    /// Address of the HTTP API and dashboard; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// When appended events are fsynced: always, never, or interval:MS (group commit).
+    #[arg(long, default_value = "interval:100")]
+    fsync: FsyncPolicy,
+    /// Require `Authorization: Bearer TOKEN` on every API request.
+    #[arg(long)]
+    auth_token: Option<String>,
+    /// Partitions of a stream created implicitly.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    partitions: u32,
+}
+
+pub fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        data_dir: args.data_dir,
+        http: args.http,
+        fsync: args.fsync,
+        auth_token: args.auth_token,
+        default_partitions: args.partitions,
+    };
+    crate::runtime()?.block_on(async {
+        let server = start(config).await?;
+        shutdown_signal().await?;
+        tracing::info!("shutting down");
+        server.shutdown().await.context("shutting down")
+    })
+}
+
+/// Starts a server and prints the line scripts and tests wait for: `eddy listening http=ADDR`.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+    let data_dir = config.data_dir.display().to_string();
+    let server = Server::start(config).await.with_context(|| format!("starting the server on {data_dir}"))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "eddy listening http={}", server.http_addr())?;
+    stdout.flush()?;
+    Ok(server)
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

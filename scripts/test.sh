@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every eddy test from a clean checkout: installs what the tests need, checks
+# formatting and lints, then runs the whole workspace's tests (unit, golden, integration).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/eddy-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== formatting"
+cargo fmt --all -- --check
+
+echo "== lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tests"
+cargo test --workspace --locked
