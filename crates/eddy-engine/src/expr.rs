@@ -4,7 +4,7 @@
 //! ([`ExprCompiler::aggs`]), and the rest of the expression reads the group's first event
 //! (every GROUP BY key has one value per group).
 
-use crate::agg::AggKind;
+use crate::agg::{AggKind, Ordered};
 use crate::error::{EngineError, EvalError};
 use crate::functions;
 use crate::time::parse_datetime;
@@ -15,10 +15,11 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 /// What an expression can see: the event (or a group's first event), its time, and the
-/// group's aggregate results.
+/// group's key values and aggregate results.
 pub(crate) struct Ctx<'a> {
     pub record: &'a Value,
     pub time: i64,
+    pub keys: &'a [Value],
     pub aggs: &'a [Value],
 }
 
@@ -40,14 +41,29 @@ pub(crate) struct ExprCompiler<'a> {
     pub text: &'a str,
     /// The FROM source's reference name; `s.x` with this prefix reads field `x`.
     pub source: String,
+    /// In a join, the two sources' reference names: `a.x` reads side `a`, `a` alone is
+    /// its event time, and an unqualified `x` is looked up on the left, then the right.
+    pub join: Option<[String; 2]>,
     /// `Some` in a grouped SELECT: aggregate calls found so far.
     pub aggs: Option<Vec<AggSpec>>,
+    /// Normalised text of the GROUP BY keys; a grouped expression equal to one reads the key.
+    pub group_keys: Vec<String>,
+    /// Set when a grouped expression reads the event outside aggregates and keys, so
+    /// each group must keep its first event.
+    pub reads_record: bool,
+    /// Analytic calls (LAG, LAST, ISFIRST) found so far; their values are passed in
+    /// `Ctx::aggs` while per-event expressions run.
+    pub analytics: Vec<crate::analytic::Analytic>,
 }
 
 /// Builds the "not supported yet" error at `span`.
 pub(crate) fn unsupported(text: &str, span: Span, what: impl Into<String>) -> EngineError {
     let (line, column) = span.line_col(text);
-    EngineError::Unsupported { message: what.into(), line, column }
+    EngineError::Unsupported {
+        message: what.into(),
+        line,
+        column,
+    }
 }
 
 /// WHERE, HAVING and CASE conditions: only bit `true` passes; NULL does not.
@@ -55,7 +71,37 @@ pub(crate) fn truthy(v: &Value) -> Result<bool, EvalError> {
     match v {
         Value::Bit(b) => Ok(*b),
         Value::Null => Ok(false),
-        other => Err(EvalError::Type(format!("expected a condition, found {}", other.type_name()))),
+        other => Err(EvalError::Type(format!(
+            "expected a condition, found {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// A column in a join (see [`ExprCompiler::join`]).
+fn join_column(sides: &[String; 2], parts: &[eddy_sql::ast::Ident]) -> Eval {
+    let names: Vec<Arc<str>> = parts.iter().map(|p| Arc::from(p.name.as_str())).collect();
+    let side = sides.iter().position(|a| parts[0].eq_ignore_case(a));
+    match (side, names.len()) {
+        (Some(i), 1) => {
+            let time = crate::join::TIME_FIELDS[i];
+            Box::new(move |c| Ok(field(c.record, time)))
+        }
+        (Some(_), _) => {
+            Box::new(move |c| Ok(names.iter().fold(c.record.clone(), |v, p| field(&v, p))))
+        }
+        (None, _) => {
+            let sides: [Arc<str>; 2] = [sides[0].as_str().into(), sides[1].as_str().into()];
+            Box::new(move |c| {
+                for s in &sides {
+                    let v = names.iter().fold(field(c.record, s), |v, p| field(&v, p));
+                    if !v.is_null() {
+                        return Ok(v);
+                    }
+                }
+                Ok(Value::Null)
+            })
+        }
     }
 }
 
@@ -66,7 +112,20 @@ fn field(v: &Value, name: &str) -> Value {
     }
 }
 
-impl ExprCompiler<'_> {
+impl<'a> ExprCompiler<'a> {
+    /// A compiler for per-event expressions over `source` (its reference name).
+    pub(crate) fn new(text: &'a str, source: String) -> ExprCompiler<'a> {
+        ExprCompiler {
+            text,
+            source,
+            join: None,
+            aggs: None,
+            group_keys: Vec::new(),
+            reads_record: false,
+            analytics: Vec::new(),
+        }
+    }
+
     fn unsupported(&self, span: Span, what: impl Into<String>) -> EngineError {
         unsupported(self.text, span, what)
     }
@@ -74,11 +133,31 @@ impl ExprCompiler<'_> {
     /// Strips a leading source alias from a column path (`s.a.b` reads `a.b`).
     pub(crate) fn path(&self, parts: &[eddy_sql::ast::Ident]) -> Vec<Arc<str>> {
         let skip = usize::from(parts.len() > 1 && parts[0].eq_ignore_case(&self.source));
-        parts[skip..].iter().map(|p| Arc::from(p.name.as_str())).collect()
+        parts[skip..]
+            .iter()
+            .map(|p| Arc::from(p.name.as_str()))
+            .collect()
+    }
+
+    /// The text of `span` without whitespace, lower case: how equal expressions are found.
+    pub(crate) fn normalized(&self, span: Span) -> String {
+        let text = self.text.get(span.start..span.end).unwrap_or("");
+        text.chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect()
     }
 
     /// Compiles one expression.
     pub(crate) fn compile(&mut self, e: &Expr) -> Result<Eval, EngineError> {
+        if self.aggs.is_some() && !self.group_keys.is_empty() {
+            let text = self.normalized(e.span());
+            if let Some(i) = self.group_keys.iter().position(|k| *k == text) {
+                return Ok(Box::new(move |c| {
+                    Ok(c.keys.get(i).cloned().unwrap_or(Value::Null))
+                }));
+            }
+        }
         Ok(match e {
             Expr::Literal(lit, _) => {
                 let v = match lit {
@@ -90,10 +169,15 @@ impl ExprCompiler<'_> {
                 };
                 Box::new(move |_| Ok(v.clone()))
             }
-            Expr::Column(parts, span) => {
+            Expr::Column(parts, _) => {
+                self.reads_record |= self.aggs.is_some();
+                if let Some(sides) = &self.join {
+                    return Ok(join_column(sides, parts));
+                }
                 let path = self.path(parts);
                 if parts.len() == 1 && parts[0].eq_ignore_case(&self.source) {
-                    return Err(self.unsupported(*span, "a source used as a value"));
+                    // The source alias alone is the whole event, e.g. GetRecordProperties(s).
+                    return Ok(Box::new(|c| Ok(c.record.clone())));
                 }
                 match path.as_slice() {
                     [one] => {
@@ -111,7 +195,9 @@ impl ExprCompiler<'_> {
             }
             Expr::Nested(inner, _) => self.compile(inner)?,
             Expr::Function(call) => self.function(call)?,
-            Expr::Binary { op, left, right, .. } => {
+            Expr::Binary {
+                op, left, right, ..
+            } => {
                 let (l, r) = (self.compile(left)?, self.compile(right)?);
                 match op {
                     BinaryOp::And => Box::new(move |c| {
@@ -142,7 +228,10 @@ impl ExprCompiler<'_> {
                         v => Ok(Value::Bit(!truthy(&v)?)),
                     }),
                     UnaryOp::Neg => Box::new(move |c| match x(c)? {
-                        Value::BigInt(i) => i.checked_neg().map(Value::BigInt).ok_or(EvalError::Overflow),
+                        Value::BigInt(i) => i
+                            .checked_neg()
+                            .map(Value::BigInt)
+                            .ok_or(EvalError::Overflow),
                         Value::Float(f) => Ok(Value::Float(-f)),
                         Value::Null => Ok(Value::Null),
                         v => Err(EvalError::Type(format!("cannot negate {}", v.type_name()))),
@@ -155,19 +244,29 @@ impl ExprCompiler<'_> {
                     }),
                 }
             }
-            Expr::Case { operand, branches, else_result, .. } => {
+            Expr::Case {
+                operand,
+                branches,
+                else_result,
+                ..
+            } => {
                 let operand = operand.as_deref().map(|o| self.compile(o)).transpose()?;
                 let branches = branches
                     .iter()
                     .map(|(w, t)| Ok((self.compile(w)?, self.compile(t)?)))
                     .collect::<Result<Vec<_>, EngineError>>()?;
-                let otherwise = else_result.as_deref().map(|e| self.compile(e)).transpose()?;
+                let otherwise = else_result
+                    .as_deref()
+                    .map(|e| self.compile(e))
+                    .transpose()?;
                 Box::new(move |c| {
                     let subject = operand.as_ref().map(|o| o(c)).transpose()?;
                     for (when, then) in &branches {
                         let w = when(c)?;
                         let hit = match &subject {
-                            Some(s) => s.sql_cmp(&w).map_err(EvalError::Type)? == Some(Ordering::Equal),
+                            Some(s) => {
+                                s.sql_cmp(&w).map_err(EvalError::Type)? == Some(Ordering::Equal)
+                            }
                             None => truthy(&w)?,
                         };
                         if hit {
@@ -177,15 +276,31 @@ impl ExprCompiler<'_> {
                     otherwise.as_ref().map_or(Ok(Value::Null), |e| e(c))
                 })
             }
-            Expr::Cast { expr, target, try_cast, .. } => {
+            Expr::Cast {
+                expr,
+                target,
+                try_cast,
+                ..
+            } => {
                 let (x, target, try_cast) = (self.compile(expr)?, *target, *try_cast);
                 Box::new(move |c| match cast(x(c)?, target) {
                     Err(EvalError::Cast(_)) if try_cast => Ok(Value::Null),
                     r => r,
                 })
             }
-            Expr::Between { expr, low, high, negated, .. } => {
-                let (x, lo, hi, neg) = (self.compile(expr)?, self.compile(low)?, self.compile(high)?, *negated);
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+                ..
+            } => {
+                let (x, lo, hi, neg) = (
+                    self.compile(expr)?,
+                    self.compile(low)?,
+                    self.compile(high)?,
+                    *negated,
+                );
                 Box::new(move |c| {
                     let v = x(c)?;
                     let ge = compare(&v, &lo(c)?, |o| o != Ordering::Less)?;
@@ -193,9 +308,17 @@ impl ExprCompiler<'_> {
                     not_if(and_or(ge, le, false)?, neg)
                 })
             }
-            Expr::InList { expr, list, negated, .. } => {
+            Expr::InList {
+                expr,
+                list,
+                negated,
+                ..
+            } => {
                 let x = self.compile(expr)?;
-                let list = list.iter().map(|e| self.compile(e)).collect::<Result<Vec<_>, _>>()?;
+                let list = list
+                    .iter()
+                    .map(|e| self.compile(e))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let neg = *negated;
                 Box::new(move |c| {
                     let v = x(c)?;
@@ -210,15 +333,25 @@ impl ExprCompiler<'_> {
                     not_if(result, neg)
                 })
             }
-            Expr::Like { expr, pattern, negated, .. } => {
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                ..
+            } => {
                 let (x, p, neg) = (self.compile(expr)?, self.compile(pattern)?, *negated);
                 Box::new(move |c| match (x(c)?, p(c)?) {
                     (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
                     (Value::String(s), Value::String(p)) => {
-                        let (s, p): (Vec<char>, Vec<char>) = (s.chars().collect(), p.chars().collect());
+                        let (s, p): (Vec<char>, Vec<char>) =
+                            (s.chars().collect(), p.chars().collect());
                         not_if(Value::Bit(like(&s, &p)), neg)
                     }
-                    (a, b) => Err(EvalError::Type(format!("{} LIKE {}", a.type_name(), b.type_name()))),
+                    (a, b) => Err(EvalError::Type(format!(
+                        "{} LIKE {}",
+                        a.type_name(),
+                        b.type_name()
+                    ))),
                 })
             }
             Expr::IsNull { expr, negated, .. } => {
@@ -230,6 +363,25 @@ impl ExprCompiler<'_> {
 
     fn function(&mut self, call: &FunctionCall) -> Result<Eval, EngineError> {
         let name = call.dotted_name().to_ascii_lowercase();
+        if matches!(
+            name.as_str(),
+            "topone" | "collecttop" | "percentile_cont" | "percentile_disc"
+        ) {
+            return self.ordered_aggregate(call, &name);
+        }
+        if matches!(name.as_str(), "lag" | "last" | "isfirst") {
+            if self.aggs.is_some() {
+                return Err(
+                    self.unsupported(call.span, format!("{name}(...) in a grouped SELECT list"))
+                );
+            }
+            let a = crate::analytic::Analytic::compile(self, &name, call)?;
+            self.analytics.push(a);
+            let slot = self.analytics.len() - 1;
+            return Ok(Box::new(move |c| {
+                Ok(c.aggs.get(slot).cloned().unwrap_or(Value::Null))
+            }));
+        }
         if call.over.is_some() {
             return Err(self.unsupported(call.span, format!("{name}(...) OVER (...)")));
         }
@@ -242,12 +394,75 @@ impl ExprCompiler<'_> {
             "avg" => Some(AggKind::Avg),
             "min" => Some(AggKind::Min),
             "max" => Some(AggKind::Max),
+            "stdev" => Some(AggKind::Stdev),
+            "stdevp" => Some(AggKind::StdevP),
+            "var" => Some(AggKind::Var),
+            "varp" => Some(AggKind::VarP),
+            "collect" => Some(AggKind::Collect),
             _ => None,
         };
         if let Some(kind) = kind {
             return self.aggregate(call, kind);
         }
         functions::compile_scalar(self, &name, call)
+    }
+
+    /// `TopOne()`, `CollectTop(n)`, `PERCENTILE_CONT(p)`, `PERCENTILE_DISC(p)`, each
+    /// `OVER (ORDER BY x [DESC])`: the argument is `[x, event]`.
+    fn ordered_aggregate(&mut self, call: &FunctionCall, name: &str) -> Result<Eval, EngineError> {
+        let bad = |c: &Self, what: &str| {
+            c.unsupported(call.span, format!("{}(...) {what}", call.dotted_name()))
+        };
+        let Some(over) = &call.over else {
+            return Err(bad(self, "without OVER (ORDER BY ...)"));
+        };
+        let [(order, desc)] = over.order_by.as_slice() else {
+            return Err(bad(self, "without exactly one ORDER BY expression"));
+        };
+        if !over.partition_by.is_empty() || over.limit_duration.is_some() || over.when.is_some() {
+            return Err(bad(self, "with PARTITION BY, LIMIT DURATION or WHEN"));
+        }
+        let number = |e: Option<&Expr>| match e {
+            Some(Expr::Literal(Literal::Integer(i), _)) => Some(*i as f64),
+            Some(Expr::Literal(Literal::Float(f), _)) => Some(*f),
+            _ => None,
+        };
+        let which = match (name, number(call.args.first())) {
+            ("topone", None) if call.args.is_empty() => Ordered::TopOne,
+            ("collecttop", Some(n)) if n >= 1.0 && n.fract() == 0.0 => {
+                Ordered::CollectTop(n as usize)
+            }
+            ("percentile_cont", Some(p)) if (0.0..=1.0).contains(&p) => Ordered::PercentileCont(p),
+            ("percentile_disc", Some(p)) if (0.0..=1.0).contains(&p) => Ordered::PercentileDisc(p),
+            _ => return Err(bad(self, "with these arguments")),
+        };
+        if self.aggs.is_none() {
+            return Err(self.unsupported(call.span, "an aggregate outside a grouped SELECT"));
+        }
+        let key = self.normalized(call.span);
+        let outer = self.aggs.take();
+        let order = self.compile(order);
+        self.aggs = outer;
+        let order = order?;
+        let with_event = matches!(which, Ordered::TopOne | Ordered::CollectTop(_));
+        let arg: Eval = Box::new(move |c| {
+            let event = if with_event {
+                c.record.clone()
+            } else {
+                Value::Null
+            };
+            Ok(Value::Array(vec![order(c)?, event].into()))
+        });
+        let aggs = self.aggs.get_or_insert_with(Vec::new);
+        aggs.push(AggSpec {
+            kind: AggKind::Ordered { which, desc: *desc },
+            arg: Some(arg),
+            key,
+        });
+        let slot = aggs.len() - 1;
+        Ok(Box::new(move |c| {
+            Ok(c.aggs.get(slot).cloned().unwrap_or(Value::Null))
+        }))
     }
 
     fn aggregate(&mut self, call: &FunctionCall, kind: AggKind) -> Result<Eval, EngineError> {
@@ -257,9 +472,11 @@ impl ExprCompiler<'_> {
         if call.distinct && kind != AggKind::CountDistinct {
             return Err(self.unsupported(call.span, "DISTINCT in an aggregate other than COUNT"));
         }
-        let key: String = self.text.get(call.span.start..call.span.end).unwrap_or("").chars()
-            .filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
-        let existing = self.aggs.as_ref().and_then(|a| a.iter().position(|s| s.key == key && !key.is_empty()));
+        let key = self.normalized(call.span);
+        let existing = self
+            .aggs
+            .as_ref()
+            .and_then(|a| a.iter().position(|s| s.key == key && !key.is_empty()));
         let slot = match existing {
             Some(i) => i,
             None => {
@@ -272,14 +489,19 @@ impl ExprCompiler<'_> {
                         self.aggs = outer;
                         Some(arg?)
                     }
-                    _ => return Err(self.unsupported(call.span, "an aggregate without exactly one argument")),
+                    _ => {
+                        return Err(self
+                            .unsupported(call.span, "an aggregate without exactly one argument"));
+                    }
                 };
                 let aggs = self.aggs.get_or_insert_with(Vec::new);
                 aggs.push(AggSpec { kind, arg, key });
                 aggs.len() - 1
             }
         };
-        Ok(Box::new(move |c| Ok(c.aggs.get(slot).cloned().unwrap_or(Value::Null))))
+        Ok(Box::new(move |c| {
+            Ok(c.aggs.get(slot).cloned().unwrap_or(Value::Null))
+        }))
     }
 }
 
@@ -341,7 +563,11 @@ fn bits(a: Value, b: Value, f: fn(i64, i64) -> i64) -> Result<Value, EvalError> 
     match (a, b) {
         (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
         (Value::BigInt(x), Value::BigInt(y)) => Ok(Value::BigInt(f(x, y))),
-        (a, b) => Err(EvalError::Type(format!("bitwise {} and {}", a.type_name(), b.type_name()))),
+        (a, b) => Err(EvalError::Type(format!(
+            "bitwise {} and {}",
+            a.type_name(),
+            b.type_name()
+        ))),
     }
 }
 
@@ -376,30 +602,44 @@ pub(crate) fn arith(op: BinaryOp, a: Value, b: Value) -> Result<Value, EvalError
                 _ => x % y,
             }))
         }
-        (a, b) => Err(EvalError::Type(format!("{} {op:?} {}", a.type_name(), b.type_name()))),
+        (a, b) => Err(EvalError::Type(format!(
+            "{} {op:?} {}",
+            a.type_name(),
+            b.type_name()
+        ))),
     }
 }
 
 /// CAST semantics; errors are [`EvalError::Cast`] so TRY_CAST can turn them into NULL.
 pub(crate) fn cast(v: Value, target: DataType) -> Result<Value, EvalError> {
-    let fail = |v: &Value| EvalError::Cast(format!("cannot convert {} to {target:?}", v.type_name()));
+    let fail =
+        |v: &Value| EvalError::Cast(format!("cannot convert {} to {target:?}", v.type_name()));
     Ok(match (target, v) {
         (_, Value::Null) => Value::Null,
         (DataType::BigInt, v @ Value::BigInt(_)) => v,
-        (DataType::BigInt, Value::Float(f)) if f.is_finite() && f.abs() < 9.2e18 => Value::BigInt(f.trunc() as i64),
+        (DataType::BigInt, Value::Float(f)) if f.is_finite() && f.abs() < 9.2e18 => {
+            Value::BigInt(f.trunc() as i64)
+        }
         (DataType::BigInt, Value::Bit(b)) => Value::BigInt(b as i64),
-        (DataType::BigInt, Value::String(s)) => {
-            Value::BigInt(s.trim().parse().map_err(|_| EvalError::Cast(format!("'{s}' is not a bigint")))?)
+        (DataType::BigInt, Value::String(s)) => Value::BigInt(
+            s.trim()
+                .parse()
+                .map_err(|_| EvalError::Cast(format!("'{s}' is not a bigint")))?,
+        ),
+        (DataType::Float, v @ (Value::BigInt(_) | Value::Float(_) | Value::Bit(_))) => {
+            Value::Float(v.as_f64().unwrap_or(0.0))
         }
-        (DataType::Float, v @ (Value::BigInt(_) | Value::Float(_) | Value::Bit(_))) => Value::Float(v.as_f64().unwrap_or(0.0)),
-        (DataType::Float, Value::String(s)) => {
-            Value::Float(s.trim().parse().map_err(|_| EvalError::Cast(format!("'{s}' is not a float")))?)
-        }
+        (DataType::Float, Value::String(s)) => Value::Float(
+            s.trim()
+                .parse()
+                .map_err(|_| EvalError::Cast(format!("'{s}' is not a float")))?,
+        ),
         (DataType::NVarChar, v) => Value::String(functions::to_text(&v).into()),
         (DataType::DateTime, v @ Value::DateTime(_)) => v,
-        (DataType::DateTime, Value::String(s)) => {
-            Value::DateTime(parse_datetime(&s).ok_or_else(|| EvalError::Cast(format!("'{s}' is not a datetime")))?)
-        }
+        (DataType::DateTime, Value::String(s)) => Value::DateTime(
+            parse_datetime(&s)
+                .ok_or_else(|| EvalError::Cast(format!("'{s}' is not a datetime")))?,
+        ),
         (DataType::Bit, v @ Value::Bit(_)) => v,
         (DataType::Bit, Value::BigInt(i)) => Value::Bit(i != 0),
         (DataType::Bit, Value::Float(f)) => Value::Bit(f != 0.0),
@@ -441,7 +681,12 @@ mod tests {
 
     #[test]
     fn like_matches_wildcards() {
-        let m = |s: &str, p: &str| like(&s.chars().collect::<Vec<_>>(), &p.chars().collect::<Vec<_>>());
+        let m = |s: &str, p: &str| {
+            like(
+                &s.chars().collect::<Vec<_>>(),
+                &p.chars().collect::<Vec<_>>(),
+            )
+        };
         assert!(m("hello", "h%o"));
         assert!(m("hello", "_ello"));
         assert!(m("hello", "%"));
@@ -452,19 +697,43 @@ mod tests {
 
     #[test]
     fn arithmetic_keeps_types_and_reports_errors() {
-        assert_eq!(arith(BinaryOp::Add, Value::BigInt(1), Value::BigInt(2)), Ok(Value::BigInt(3)));
-        assert_eq!(arith(BinaryOp::Add, Value::BigInt(1), Value::Float(0.5)), Ok(Value::Float(1.5)));
-        assert_eq!(arith(BinaryOp::Div, Value::BigInt(1), Value::BigInt(0)), Err(EvalError::DivideByZero));
-        assert_eq!(arith(BinaryOp::Mul, Value::BigInt(i64::MAX), Value::BigInt(2)), Err(EvalError::Overflow));
-        assert!(matches!(arith(BinaryOp::Add, Value::BigInt(1), "a".into()), Err(EvalError::Type(_))));
+        assert_eq!(
+            arith(BinaryOp::Add, Value::BigInt(1), Value::BigInt(2)),
+            Ok(Value::BigInt(3))
+        );
+        assert_eq!(
+            arith(BinaryOp::Add, Value::BigInt(1), Value::Float(0.5)),
+            Ok(Value::Float(1.5))
+        );
+        assert_eq!(
+            arith(BinaryOp::Div, Value::BigInt(1), Value::BigInt(0)),
+            Err(EvalError::DivideByZero)
+        );
+        assert_eq!(
+            arith(BinaryOp::Mul, Value::BigInt(i64::MAX), Value::BigInt(2)),
+            Err(EvalError::Overflow)
+        );
+        assert!(matches!(
+            arith(BinaryOp::Add, Value::BigInt(1), "a".into()),
+            Err(EvalError::Type(_))
+        ));
     }
 
     #[test]
     fn cast_converts_or_fails() {
         assert_eq!(cast("42".into(), DataType::BigInt), Ok(Value::BigInt(42)));
-        assert_eq!(cast(Value::Float(2.9), DataType::BigInt), Ok(Value::BigInt(2)));
-        assert!(matches!(cast("x".into(), DataType::BigInt), Err(EvalError::Cast(_))));
-        assert_eq!(cast("2024-01-01T00:00:00Z".into(), DataType::DateTime), Ok(Value::DateTime(parse_datetime("2024-01-01").unwrap())));
+        assert_eq!(
+            cast(Value::Float(2.9), DataType::BigInt),
+            Ok(Value::BigInt(2))
+        );
+        assert!(matches!(
+            cast("x".into(), DataType::BigInt),
+            Err(EvalError::Cast(_))
+        ));
+        assert_eq!(
+            cast("2024-01-01T00:00:00Z".into(), DataType::DateTime),
+            Ok(Value::DateTime(parse_datetime("2024-01-01").unwrap()))
+        );
         assert_eq!(cast(Value::BigInt(0), DataType::Bit), Ok(Value::Bit(false)));
         assert_eq!(cast(Value::BigInt(7), DataType::NVarChar), Ok("7".into()));
     }

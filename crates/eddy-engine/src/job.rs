@@ -2,17 +2,22 @@
 //! re-sorts events, the operator graph, outputs, metrics and snapshots.
 //!
 //! Events are buffered as they are pushed and processed in batches: when output is
-//! drained (or every [`FLUSH_EVERY`] pushes) the job watermark is computed, buffered
+//! drained (or, stopping one tick short, every [`FLUSH_EVERY`] pushes) the job
+//! watermark is computed, buffered
 //! events at or before it run through the operators in (event time, arrival) order, and
 //! then every window ending at or before it is emitted, statement by statement.
 
-use crate::error::{EngineError, EventError, EvalError};
-use crate::expr::{Ctx, Eval, ExprCompiler, unsupported};
-use crate::operator::{GroupSnapshot, Operator, SourceInfo, Target};
+use crate::decode::{Decoder, fields_read};
+use crate::error::{EngineError, EvalError, EventError};
+use crate::expr::{Ctx, Eval, ExprCompiler, cast, unsupported};
+use crate::operator::{Operator, OperatorState, SourceInfo, Target};
 use crate::time::{TICKS_PER_SECOND, now_ticks, parse_datetime};
-use crate::value::{Row, Value};
-use eddy_sql::ast::{Query, Select, Statement};
+use crate::value::{Record, Row, Value};
+use crate::window::KeyMap;
+
+use eddy_sql::ast::{DataType, JoinTarget, Query, Select, Source as SourceDef, Statement};
 use serde::{Deserialize, Serialize};
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Events further ahead of their arrival than this are dropped (fixed in ASA).
 const EARLY_LIMIT: i64 = 300 * TICKS_PER_SECOND;
@@ -98,6 +103,7 @@ struct PartitionState {
     watermark: Option<i64>,
 }
 
+/// A buffered event; ordered so the heap pops the earliest (time, arrival, source) first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
     time: i64,
@@ -106,30 +112,84 @@ struct Pending {
     record: Value,
 }
 
+impl Pending {
+    fn order(&self) -> (i64, u64, usize) {
+        (self.time, self.seq, self.source)
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Pending) -> bool {
+        self.order() == other.order()
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Pending) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Pending) -> std::cmp::Ordering {
+        other.order().cmp(&self.order())
+    }
+}
+
+/// The substreams of one `TIMESTAMP BY ... OVER k` source: per key a watermark (max event
+/// time − out-of-order tolerance), a clock that moves idle keys (arrival − late
+/// tolerance), and the events waiting for their key's watermark.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Substreams {
+    keys: KeyMap<PartitionState>,
+    clock: Option<i64>,
+    pending: Vec<(Box<[Value]>, Pending)>,
+}
+
+impl Substreams {
+    fn watermark(&self, key: &[Value]) -> Option<i64> {
+        let own = self.keys.0.get(key).and_then(|p| p.watermark);
+        own.max(self.clock)
+    }
+}
+
 /// Everything that changes while the job runs; what a snapshot holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
     /// Per source (FROM over an input), per partition.
     partitions: Vec<Vec<PartitionState>>,
-    pending: Vec<Pending>,
+    /// Events waiting for the watermark, in (time, arrival) order while they arrive in
+    /// order; the rest wait in `pending_heap`, a min-heap.
+    pending: VecDeque<Pending>,
+    pending_heap: BinaryHeap<Pending>,
     next_seq: u64,
     output_seqs: Vec<u64>,
     output: Vec<OutputRow>,
     metrics: JobMetrics,
     finished: bool,
+    /// Per source: its substreams (empty unless `TIMESTAMP BY ... OVER`).
+    substreams: Vec<Substreams>,
+    /// Everything at or before this time has been processed and its windows emitted;
+    /// a later event at or before it counts as out of order.
+    frontier: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     query: String,
     state: State,
-    groups: Vec<Option<GroupSnapshot>>,
+    groups: Vec<OperatorState>,
 }
 
 /// A FROM clause that reads an input, with its own event-time expression.
 struct Source {
     timestamp: Option<Eval>,
-    consumer: usize,
+    /// `TIMESTAMP BY ... OVER k`: substream keys, each with its own watermark.
+    over: Vec<Eval>,
+    /// The operator reading it, and which side (1: right side of a join).
+    consumer: (usize, usize),
 }
 
 /// A compiled, running query. `Send`, so a job can move to a worker thread.
@@ -141,10 +201,20 @@ pub struct Job {
     sources: Vec<Source>,
     /// Per input, the sources reading it.
     input_sources: Vec<Vec<usize>>,
+    /// Per input, its JSON decoder.
+    decoders: Vec<Decoder>,
+    /// Per input, the column types declared by `CREATE TABLE` (empty: none).
+    schemas: Vec<Vec<(String, DataType)>>,
     operators: Vec<Operator>,
-    /// Per step, the operators reading it.
-    step_consumers: Vec<Vec<usize>>,
+    /// Per operator, the `TIMESTAMP BY ... OVER` source it reads, if any.
+    op_substreams: Vec<Option<usize>>,
+    /// Per step, the operators (and sides) reading it.
+    step_consumers: Vec<Vec<(usize, usize)>>,
     since_flush: u32,
+    /// Reused for the rows one event produces.
+    row_buf: Vec<Row>,
+    /// While windows close: output rows, to be ordered by time before they are emitted.
+    closing: Option<Vec<(i64, usize, Row)>>,
     state: State,
 }
 
@@ -167,11 +237,6 @@ impl Job {
     /// Parses, binds and compiles `query`.
     pub fn compile(query: &str, options: JobOptions) -> Result<Job, EngineError> {
         let bound = eddy_sql::compile(query)?;
-        if let Some(Statement::CreateTable { span, .. }) =
-            bound.script.statements.iter().find(|s| matches!(s, Statement::CreateTable { .. }))
-        {
-            return Err(unsupported(query, *span, "CREATE TABLE"));
-        }
         let mut job = Job {
             query: query.to_string(),
             options,
@@ -179,9 +244,14 @@ impl Job {
             outputs: bound.outputs.clone(),
             sources: Vec::new(),
             input_sources: vec![Vec::new(); bound.inputs.len()],
+            decoders: bound.inputs.iter().map(|_| Decoder::default()).collect(),
+            schemas: vec![Vec::new(); bound.inputs.len()],
             operators: Vec::new(),
             step_consumers: Vec::new(),
+            op_substreams: Vec::new(),
             since_flush: 0,
+            row_buf: Vec::new(),
+            closing: None,
             state: State::default(),
         };
         let mut steps: Vec<String> = Vec::new();
@@ -201,39 +271,111 @@ impl Job {
                 let window = stmt.windows.get(i).and_then(Option::as_ref);
                 let src = &select.from.source;
                 let reference = src.reference_name().name.clone();
-                let op = Operator::compile(query, select, window, SourceInfo { reference: reference.clone() }, target)?;
+                let op = Operator::compile(
+                    query,
+                    select,
+                    window,
+                    SourceInfo {
+                        reference: reference.clone(),
+                    },
+                    target,
+                )?;
                 let op_index = job.operators.len();
                 job.operators.push(op);
-                if let Some(step) = position_ci(&steps, &src.name.name) {
-                    if let Some(ts) = &src.timestamp_by {
-                        return Err(unsupported(query, ts.expr.span(), "TIMESTAMP BY on a step"));
-                    }
-                    job.step_consumers[step].push(op_index);
-                    continue;
+                job.op_substreams.push(None);
+                let right = select.from.joins.iter().filter_map(|j| match &j.right {
+                    JoinTarget::Source(s) => Some(s),
+                    JoinTarget::Function { .. } => None,
+                });
+                for (side, src) in std::iter::once(src).chain(right).enumerate() {
+                    job.attach(query, &steps, select, src, (op_index, side))?;
                 }
-                let input = position_ci(&job.inputs, &src.name.name)
-                    .ok_or_else(|| unsupported(query, src.name.span, format!("unknown input {}", src.name.name)))?;
-                let timestamp = match &src.timestamp_by {
-                    None => None,
-                    Some(ts) => {
-                        if let Some(k) = ts.over.first() {
-                            return Err(unsupported(query, k.span(), "TIMESTAMP BY ... OVER (substreams)"));
-                        }
-                        let mut c = ExprCompiler { text: query, source: reference, aggs: None };
-                        Some(c.compile(&ts.expr)?)
-                    }
-                };
-                job.input_sources[input].push(job.sources.len());
-                job.sources.push(Source { timestamp, consumer: op_index });
-                job.state.partitions.push(vec![PartitionState::default()]);
             }
             if stmt.is_step {
                 steps.push(stmt.target.clone());
                 job.step_consumers.push(Vec::new());
             }
         }
+        for stmt in &bound.script.statements {
+            if let Statement::CreateTable { name, columns, .. } = stmt
+                && let Some(input) = position_ci(&job.inputs, &name.name)
+            {
+                job.schemas[input] = columns.iter().map(|(c, t)| (c.name.clone(), *t)).collect();
+            }
+        }
         job.state.output_seqs = vec![0; job.outputs.len()];
         Ok(job)
+    }
+
+    /// Wires `src` (an input or an earlier step) to side `consumer.1` of operator `consumer.0`.
+    fn attach(
+        &mut self,
+        query: &str,
+        steps: &[String],
+        select: &Select,
+        src: &SourceDef,
+        consumer: (usize, usize),
+    ) -> Result<(), EngineError> {
+        if let Some(step) = position_ci(steps, &src.name.name) {
+            if let Some(ts) = &src.timestamp_by {
+                return Err(unsupported(query, ts.expr.span(), "TIMESTAMP BY on a step"));
+            }
+            self.step_consumers[step].push(consumer);
+            return Ok(());
+        }
+        let input = position_ci(&self.inputs, &src.name.name).ok_or_else(|| {
+            unsupported(
+                query,
+                src.name.span,
+                format!("unknown input {}", src.name.name),
+            )
+        })?;
+        let reference = src.reference_name().name.clone();
+        let (mut timestamp, mut over) = (None, Vec::new());
+        if let Some(ts) = &src.timestamp_by {
+            let mut c = ExprCompiler::new(query, reference.clone());
+            timestamp = Some(c.compile(&ts.expr)?);
+            over = ts
+                .over
+                .iter()
+                .map(|k| c.compile(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !c.analytics.is_empty() {
+                return Err(unsupported(
+                    query,
+                    ts.expr.span(),
+                    "an analytic function in TIMESTAMP BY",
+                ));
+            }
+            if let Some(k) = ts.over.first()
+                && (consumer.1 != 0 || !self.operators[consumer.0].takes_substreams())
+            {
+                return Err(unsupported(
+                    query,
+                    k.span(),
+                    "TIMESTAMP BY ... OVER in a join, APPLY or step",
+                ));
+            }
+        }
+        let first = self.input_sources[input].is_empty();
+        let fields = if consumer.1 == 0 {
+            fields_read(select, &reference)
+        } else {
+            None
+        };
+        self.decoders[input].want(fields, first);
+        self.input_sources[input].push(self.sources.len());
+        if !over.is_empty() {
+            self.op_substreams[consumer.0] = Some(self.sources.len());
+        }
+        self.sources.push(Source {
+            timestamp,
+            over,
+            consumer,
+        });
+        self.state.substreams.push(Substreams::default());
+        self.state.partitions.push(vec![PartitionState::default()]);
+        Ok(())
     }
 
     /// Input names, as first written in the query.
@@ -261,8 +403,19 @@ impl Job {
     }
 
     /// Decodes one JSON object and pushes it; a bad event is counted and returned as `Err`.
-    pub fn push_json(&mut self, input: usize, partition: u32, offset: u64, arrival: Arrival, json: &[u8]) -> Result<(), EventError> {
-        match Value::from_json_slice(json) {
+    pub fn push_json(
+        &mut self,
+        input: usize,
+        partition: u32,
+        offset: u64,
+        arrival: Arrival,
+        json: &[u8],
+    ) -> Result<(), EventError> {
+        let decoder = self
+            .decoders
+            .get_mut(input)
+            .ok_or(EventError::UnknownInput { input })?;
+        match decoder.decode(json) {
             Ok(v) => self.push_record(input, partition, offset, arrival, v),
             Err(e) => {
                 self.state.metrics.input_events += 1;
@@ -273,24 +426,48 @@ impl Job {
     }
 
     /// Pushes one event (a record); applies the time policies and buffers it.
-    pub fn push_record(&mut self, input: usize, partition: u32, _offset: u64, arrival: Arrival, record: Value) -> Result<(), EventError> {
-        let sources = self.input_sources.get(input).ok_or(EventError::UnknownInput { input })?;
-        let declared = sources.first().map_or(1, |&s| self.state.partitions[s].len());
+    pub fn push_record(
+        &mut self,
+        input: usize,
+        partition: u32,
+        _offset: u64,
+        arrival: Arrival,
+        record: Value,
+    ) -> Result<(), EventError> {
+        let sources = self
+            .input_sources
+            .get(input)
+            .ok_or(EventError::UnknownInput { input })?;
+        let declared = sources
+            .first()
+            .map_or(1, |&s| self.state.partitions[s].len());
         if partition as usize >= declared {
-            return Err(EventError::UnknownPartition { input: self.inputs[input].clone(), partition, declared: declared as u32 });
+            return Err(EventError::UnknownPartition {
+                input: self.inputs[input].clone(),
+                partition,
+                declared: declared as u32,
+            });
         }
         let m = &mut self.state.metrics;
         m.input_events += 1;
-        if !matches!(record, Value::Record(_)) {
-            m.errors += 1;
-            return Err(EventError::NotARecord { found: record.type_name() });
-        }
+        let record = match conform(&self.inputs[input], &self.schemas[input], record) {
+            Ok(r) => r,
+            Err(e) => {
+                m.errors += 1;
+                return Err(e);
+            }
+        };
         let seq = self.state.next_seq;
         self.state.next_seq += 1;
         for &s in sources {
             let time = match &self.sources[s].timestamp {
                 None => None,
-                Some(f) => match event_time(f(&Ctx { record: &record, time: 0, aggs: &[] })) {
+                Some(f) => match event_time(f(&Ctx {
+                    record: &record,
+                    time: 0,
+                    keys: &[],
+                    aggs: &[],
+                })) {
                     Ok(t) => Some(t),
                     Err(message) => {
                         m.errors += 1;
@@ -306,23 +483,93 @@ impl Job {
                     (None, None) => now_ticks(),
                 },
             };
-            let Some(time) = apply_policies(&self.options, m, &mut self.state.partitions[s][partition as usize], time.unwrap_or(arrival), arrival)
-            else {
+            if !self.sources[s].over.is_empty() {
+                let ctx = Ctx {
+                    record: &record,
+                    time: 0,
+                    keys: &[],
+                    aggs: &[],
+                };
+                let key = match self.sources[s]
+                    .over
+                    .iter()
+                    .map(|k| k(&ctx))
+                    .collect::<Result<Box<[Value]>, _>>()
+                {
+                    Ok(k) => k,
+                    Err(e) => {
+                        m.errors += 1;
+                        let what =
+                            format!("TIMESTAMP BY ... OVER of input '{}'", self.inputs[input]);
+                        return Err(EventError::Conversion {
+                            what,
+                            message: e.to_string(),
+                        });
+                    }
+                };
+                let subs = &mut self.state.substreams[s];
+                if let Some(tol) = self.options.late_arrival_tolerance {
+                    let c = arrival.saturating_sub(tol);
+                    subs.clock = Some(subs.clock.map_or(c, |x| x.max(c)));
+                }
+                let state = subs.keys.0.entry(key.clone()).or_default();
+                let event_time = time.unwrap_or(arrival);
+                let Some(time) = apply_policies(&self.options, m, state, None, event_time, arrival)
+                else {
+                    continue;
+                };
+                let p = Pending {
+                    time,
+                    seq,
+                    source: s,
+                    record: record.clone(),
+                };
+                subs.pending.push((key, p));
+                continue;
+            }
+            let Some(p) = self.state.partitions[s].get_mut(partition as usize) else {
                 continue;
             };
-            self.state.pending.push(Pending { time, seq, source: s, record: record.clone() });
+
+            let frontier = self.state.frontier;
+            let Some(time) = apply_policies(
+                &self.options,
+                m,
+                p,
+                frontier,
+                time.unwrap_or(arrival),
+                arrival,
+            ) else {
+                continue;
+            };
+            let p = Pending {
+                time,
+                seq,
+                source: s,
+                record: record.clone(),
+            };
+            match self.state.pending.back() {
+                Some(last) if last.order() > p.order() => self.state.pending_heap.push(p),
+                _ => self.state.pending.push_back(p),
+            }
         }
         self.since_flush += 1;
         if self.since_flush >= FLUSH_EVERY {
-            self.flush();
+            // Short of the watermark: more events may still carry exactly its timestamp.
+            self.flush(true);
         }
         Ok(())
     }
 
     /// Moves an idle partition's watermark with the arrival clock (`now` − late tolerance).
     pub fn advance_arrival(&mut self, input: usize, partition: u32, now: i64) {
-        let Some(tol) = self.options.late_arrival_tolerance else { return };
+        let Some(tol) = self.options.late_arrival_tolerance else {
+            return;
+        };
         for &s in self.input_sources.get(input).into_iter().flatten() {
+            let subs = &mut self.state.substreams[s];
+            let c = now.saturating_sub(tol);
+            subs.clock = Some(subs.clock.map_or(c, |x| x.max(c)));
             if let Some(p) = self.state.partitions[s].get_mut(partition as usize) {
                 let w = now.saturating_sub(tol);
                 p.watermark = Some(p.watermark.map_or(w, |x| x.max(w)));
@@ -333,18 +580,21 @@ impl Job {
     /// End of all input: every buffered event is processed and every open window emitted.
     pub fn finish(&mut self) {
         self.state.finished = true;
-        self.flush();
+        self.flush(false);
     }
 
     /// Processes what the watermark allows and moves the resulting rows into `out`.
     pub fn drain_output(&mut self, out: &mut Vec<OutputRow>) {
-        self.flush();
+        self.flush(false);
         out.append(&mut self.state.output);
     }
 
     /// Counters and the job watermark.
     pub fn metrics(&self) -> JobMetrics {
-        JobMetrics { watermark: self.watermark(), ..self.state.metrics.clone() }
+        JobMetrics {
+            watermark: self.watermark(),
+            ..self.state.metrics.clone()
+        }
     }
 
     /// All state (windows, buffers, watermarks, metrics, sequence numbers) as bytes.
@@ -359,17 +609,30 @@ impl Job {
 
     /// Restores a snapshot taken from a job compiled from the same query.
     pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), EngineError> {
-        let snap: Snapshot = serde_json::from_slice(snapshot).map_err(|e| EngineError::Snapshot(e.to_string()))?;
+        let snap: Snapshot =
+            serde_json::from_slice(snapshot).map_err(|e| EngineError::Snapshot(e.to_string()))?;
         if snap.query != self.query {
-            return Err(EngineError::Snapshot("it was taken from a different query".into()));
+            return Err(EngineError::Snapshot(
+                "it was taken from a different query".into(),
+            ));
         }
         let s = &snap.state;
         if s.partitions.len() != self.sources.len()
             || s.output_seqs.len() != self.outputs.len()
             || snap.groups.len() != self.operators.len()
-            || s.pending.iter().any(|p| p.source >= self.sources.len())
+            || s.substreams.len() != self.sources.len()
+            || s.pending
+                .iter()
+                .chain(&s.pending_heap)
+                .any(|p| p.source >= self.sources.len())
+            || s.substreams
+                .iter()
+                .flat_map(|x| &x.pending)
+                .any(|(_, p)| p.source >= self.sources.len())
         {
-            return Err(EngineError::Snapshot("it does not match this job's shape".into()));
+            return Err(EngineError::Snapshot(
+                "it does not match this job's shape".into(),
+            ));
         }
         for (op, g) in self.operators.iter_mut().zip(snap.groups) {
             op.restore(g).map_err(EngineError::Snapshot)?;
@@ -380,53 +643,129 @@ impl Job {
 
     /// Minimum watermark over every partition of every source; `None` until all have one.
     fn watermark(&self) -> Option<i64> {
-        let mut all = self.state.partitions.iter().flatten().map(|p| p.watermark);
+        let mut all = (self.state.partitions.iter().zip(&self.sources))
+            .filter(|(_, s)| s.over.is_empty())
+            .flat_map(|(p, _)| p)
+            .map(|p| p.watermark);
         let first = all.next()??;
         all.try_fold(first, |acc, w| w.map(|w| acc.min(w)))
     }
 
     /// Runs buffered events up to the watermark through the operators, then closes windows.
-    fn flush(&mut self) {
+    /// `short`: stop one tick before the watermark (automatic batches), so that events
+    /// still to come at exactly the watermark find their windows open.
+    fn flush(&mut self, short: bool) {
         self.since_flush = 0;
-        let wm = if self.state.finished { i64::MAX } else {
-            match self.watermark() {
-                Some(w) => w,
-                None => return,
+        let finished = self.state.finished;
+        let limit = |w: i64| {
+            if finished {
+                i64::MAX
+            } else if short {
+                w.saturating_sub(1)
+            } else {
+                w
             }
         };
-        let pending = &mut self.state.pending;
-        pending.sort_unstable_by_key(|p| (p.time, p.seq));
-        let n = pending.partition_point(|p| p.time <= wm);
-        let released: Vec<Pending> = pending.drain(..n).collect();
-        for p in released {
+        let wm = if finished {
+            Some(i64::MAX)
+        } else {
+            self.watermark().map(limit)
+        };
+        if let Some(wm) = wm {
+            self.state.frontier = Some(self.state.frontier.map_or(wm, |f| f.max(wm)));
+            loop {
+                let (front, heap) = (self.state.pending.front(), self.state.pending_heap.peek());
+                let p = match (front, heap) {
+                    (Some(f), Some(h)) if h.order() < f.order() => self.state.pending_heap.pop(),
+                    (Some(_), _) => self.state.pending.pop_front(),
+                    (None, Some(_)) => self.state.pending_heap.pop(),
+                    (None, None) => None,
+                };
+                let Some(p) = p else { break };
+                if p.time > wm {
+                    // Not yet: put it back where it came from (the heap takes any order).
+                    self.state.pending_heap.push(p);
+                    break;
+                }
+                self.deliver(self.sources[p.source].consumer, p.time, &p.record);
+            }
+        }
+        // Substreams: each key's events go as far as that key's watermark.
+        let mut ready = Vec::new();
+        for subs in &mut self.state.substreams {
+            let pending = std::mem::take(&mut subs.pending);
+            for (key, p) in pending {
+                match subs.watermark(&key).map(limit) {
+                    Some(w) if p.time <= w || finished => ready.push(p),
+                    _ => subs.pending.push((key, p)),
+                }
+            }
+        }
+        ready.sort_by_key(Pending::order);
+        for p in ready {
             self.deliver(self.sources[p.source].consumer, p.time, &p.record);
         }
+        // Windows close statement by statement (steps feed later statements at once); the
+        // output rows are then ordered by window end across statements and UNION branches.
         let mut rows = Vec::new();
+        self.closing = Some(Vec::new());
         for op in 0..self.operators.len() {
-            self.operators[op].close(wm, &mut self.state.metrics.errors, &mut rows);
+            let errors = &mut self.state.metrics.errors;
+            match (self.op_substreams[op], wm) {
+                (Some(s), _) => {
+                    let subs = &self.state.substreams[s];
+                    let watermark_of = |k: &[Value]| subs.watermark(k).map_or(i64::MIN, limit);
+                    self.operators[op].close_substreams(&watermark_of, errors, &mut rows);
+                }
+                (None, Some(wm)) => self.operators[op].close(wm, errors, &mut rows),
+                (None, None) => continue,
+            }
             let target = self.operators[op].target;
             for (time, row) in rows.drain(..) {
                 self.route(target, time, row);
             }
         }
+        let mut closing = self.closing.take().unwrap_or_default();
+        closing.sort_by_key(|(time, _, _)| *time);
+        for (_, output, row) in closing {
+            self.emit(output, row);
+        }
     }
 
-    fn deliver(&mut self, op: usize, time: i64, record: &Value) {
-        match self.operators[op].process(time, record) {
-            Ok(Some(row)) => self.route(self.operators[op].target, time, row),
-            Ok(None) => {}
-            Err(e) => self.runtime_error(e),
+    fn emit(&mut self, output: usize, row: Row) {
+        let seq = &mut self.state.output_seqs[output];
+        *seq += 1;
+        self.state.output.push(OutputRow {
+            output,
+            seq: *seq,
+            row,
+        });
+        self.state.metrics.output_events += 1;
+    }
+
+    fn deliver(&mut self, (op, side): (usize, usize), time: i64, record: &Value) {
+        // Steps deliver recursively; each level takes the buffer (or a new one) and puts it back.
+        let mut rows = std::mem::take(&mut self.row_buf);
+        self.operators[op].process(
+            time,
+            side,
+            record,
+            &mut rows,
+            &mut self.state.metrics.errors,
+        );
+        let target = self.operators[op].target;
+        for row in rows.drain(..) {
+            self.route(target, time, row);
         }
+        self.row_buf = rows;
     }
 
     fn route(&mut self, target: Target, time: i64, row: Row) {
         match target {
-            Target::Output(output) => {
-                let seq = &mut self.state.output_seqs[output];
-                *seq += 1;
-                self.state.output.push(OutputRow { output, seq: *seq, row });
-                self.state.metrics.output_events += 1;
-            }
+            Target::Output(output) => match &mut self.closing {
+                Some(closing) => closing.push((time, output, row)),
+                None => self.emit(output, row),
+            },
             Target::Step(step) => {
                 let record = row.into_record();
                 for i in 0..self.step_consumers[step].len() {
@@ -435,11 +774,28 @@ impl Job {
             }
         }
     }
+}
 
-    fn runtime_error(&mut self, e: EvalError) {
-        self.state.metrics.errors += 1;
-        tracing::debug!(error = %e, "dropped an event");
+/// Checks that an event is a record and converts the columns `CREATE TABLE` declared.
+fn conform(input: &str, schema: &[(String, DataType)], record: Value) -> Result<Value, EventError> {
+    let Value::Record(r) = &record else {
+        return Err(EventError::NotARecord {
+            found: record.type_name(),
+        });
+    };
+    if schema.is_empty() {
+        return Ok(record);
     }
+    let mut values = r.values().to_vec();
+    for (name, value) in r.names().iter().zip(&mut values) {
+        if let Some((column, ty)) = schema.iter().find(|(c, _)| c.eq_ignore_ascii_case(name)) {
+            *value = cast(std::mem::take(value), *ty).map_err(|e| EventError::Conversion {
+                what: format!("column '{column}' of input '{input}'"),
+                message: e.to_string(),
+            })?;
+        }
+    }
+    Ok(Record::new(r.names().clone(), values).into())
 }
 
 /// A TIMESTAMP BY result as ticks: a datetime, or a string holding one.
@@ -452,7 +808,9 @@ fn event_time(v: Result<Value, EvalError>) -> Result<i64, String> {
 }
 
 fn record_field_time(record: &Value) -> Option<i64> {
-    let Value::Record(r) = record else { return None };
+    let Value::Record(r) = record else {
+        return None;
+    };
     match r.get("EventEnqueuedUtcTime")? {
         Value::DateTime(t) => Some(*t),
         Value::String(s) => parse_datetime(s),
@@ -462,7 +820,14 @@ fn record_field_time(record: &Value) -> Option<i64> {
 
 /// Early, late and out-of-order policies, in ASA's order; returns the (possibly adjusted)
 /// event time, or `None` when the event is dropped. Updates the partition's watermark.
-fn apply_policies(o: &JobOptions, m: &mut JobMetrics, p: &mut PartitionState, mut time: i64, arrival: i64) -> Option<i64> {
+fn apply_policies(
+    o: &JobOptions,
+    m: &mut JobMetrics,
+    p: &mut PartitionState,
+    frontier: Option<i64>,
+    mut time: i64,
+    arrival: i64,
+) -> Option<i64> {
     let adjust = o.out_of_order_action == OutOfOrderAction::Adjust;
     if time > arrival.saturating_add(EARLY_LIMIT) {
         m.early_events += 1;
@@ -480,7 +845,13 @@ fn apply_policies(o: &JobOptions, m: &mut JobMetrics, p: &mut PartitionState, mu
         m.adjusted_events += 1;
         time = arrival.saturating_sub(tol);
     }
-    if let Some(wm) = p.watermark
+    // In order means at or after the partition's watermark and after what the job has
+    // already emitted.
+    let floor = match (p.watermark, frontier) {
+        (Some(w), Some(f)) => Some(w.max(f.saturating_add(1))),
+        (w, f) => w.or(f.map(|f| f.saturating_add(1))),
+    };
+    if let Some(wm) = floor
         && time < wm
     {
         m.out_of_order_events += 1;

@@ -2,24 +2,52 @@
 //!
 //! Layout, in the order data flows:
 //! - [`value`]: typed values, records and output rows; JSON in and out;
+//! - `decode`: the event decoder (only the fields a query reads, shared field names);
 //! - [`time`]: datetimes as 100-ns ticks, ISO-8601 parsing and ASA's output format;
 //! - `expr` and `functions`: syntax-tree expressions compiled once into closures;
-//! - `agg`: aggregate state; `operator`: one operator per SELECT (filter, projection or
+//!   `analytic`: LAG, LAST and ISFIRST state; `geo`: GeoJSON points and polygons;
+//! - `agg`: aggregate state; `window`: window assignment and per-window group state;
+//! - `operator`: one operator per SELECT (APPLY or `join`, filter, then projection or
 //!   window aggregation);
 //! - [`job`]: a compiled query (`eddy_sql::compile` → operators), time policies and
 //!   watermarks per input partition, the re-sorting buffer, outputs, metrics, snapshots;
-//! - [`bench`]: the throughput benchmark `eddy bench` runs.
+//! - [`bench`](mod@bench): the throughput benchmark `eddy bench` runs.
+//!
+//! Decisions where ASA's documentation leaves room (see `/work/shared/asa-reference.md`):
+//! - Pushed events are buffered; the work runs in batches: when output is drained (up to
+//!   the watermark), every [`job::FLUSH_EVERY`] pushes (up to one tick before it, since
+//!   more events may carry exactly its timestamp), and at `finish`. A batch releases
+//!   buffered events in (event time, arrival) order, then emits every window whose end is
+//!   at or before that point.
+//! - An event at or before an instant whose results were already emitted (it can only
+//!   equal the watermark) counts as out of order: Adjust moves it one tick later, Drop
+//!   drops it.
+//! - One policy action (`Adjust`/`Drop`) serves late arrival and out of order, as in ASA.
+//! - Substreams (`TIMESTAMP BY x OVER k`): each key's watermark is its max event time −
+//!   out-of-order tolerance, or the input's arrival clock − late tolerance if later; its
+//!   events and windows wait for that alone. Supported where the statement writes to an
+//!   output (not a step, join or APPLY); the job watermark in metrics leaves them out.
+//! - A join's output event time is the later of the pair; a LEFT OUTER join emits an
+//!   unmatched left event when its DATEDIFF bound has passed, stamped with that instant.
+//! - `CAST(float AS bigint)` truncates; bigint `/` bigint is integer division.
+//! - Serde on [`Value`] is type-tagged so snapshots round-trip types exactly; use
+//!   [`Row::to_json`] / [`Row::write_json`] for plain JSON.
 #![deny(missing_docs)]
 
 mod agg;
+mod analytic;
 pub mod bench;
+mod decode;
 pub mod error;
 mod expr;
 mod functions;
+mod geo;
 pub mod job;
+mod join;
 mod operator;
 pub mod time;
 pub mod value;
+mod window;
 
 pub use error::{EngineError, EventError};
 pub use job::{Arrival, Job, JobMetrics, JobOptions, OutOfOrderAction, OutputRow};

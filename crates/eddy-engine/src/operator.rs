@@ -1,16 +1,21 @@
-//! Operators, one per SELECT: a filter, then either a projection per event or a
-//! window aggregation that emits when the watermark passes a window's end.
+//! Operators, one per SELECT: events are joined or expanded (APPLY) first, analytic
+//! functions and the filter run on each, then either a projection per event or a window
+//! aggregation that emits when the watermark passes a window's end.
 
-use crate::agg::AggState;
+use crate::agg::AggKind;
+use crate::analytic::{Analytic, AnalyticState};
 use crate::error::{EngineError, EvalError};
 use crate::expr::{AggSpec, Ctx, Eval, ExprCompiler, truthy, unsupported};
-use crate::value::{Row, Value};
-use eddy_sql::ast::{Expr, Select, SelectItem};
+use crate::join::{Join, JoinState, OnParts};
+use crate::value::{Record, Row, Value};
+use crate::window::{Closed, Input, KeyMap, Table, Window, cmp_keys};
+use eddy_sql::ast::{Expr, Join as JoinDef, JoinKind, JoinTarget, Select, SelectItem};
 use eddy_sql::plan::WindowSpec;
-use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// Bounds the work and state one event can cause in a hopping window (size / hop).
+const MAX_WINDOWS_PER_EVENT: i64 = 10_000;
 
 /// Where an operator's rows go.
 #[derive(Debug, Clone, Copy)]
@@ -19,36 +24,6 @@ pub(crate) enum Target {
     Output(usize),
     /// A `WITH` step, by index; its rows are events for the statements that read it.
     Step(usize),
-}
-
-/// Window assignment; every window is `(end - size, end]`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Window {
-    Tumbling { size: i64, offset: i64 },
-    Hopping { size: i64, hop: i64, offset: i64 },
-    /// `GROUP BY System.Timestamp()`: events with equal timestamps.
-    Snapshot,
-}
-
-fn ceil_div(a: i64, b: i64) -> i64 {
-    a.div_euclid(b) + i64::from(a.rem_euclid(b) != 0)
-}
-
-impl Window {
-    /// Calls `f` with the end of every window containing time `t`, earliest first.
-    pub(crate) fn for_each_end(self, t: i64, mut f: impl FnMut(i64)) {
-        match self {
-            Window::Tumbling { size, offset } => f(ceil_div(t - offset, size) * size + offset),
-            Window::Hopping { size, hop, offset } => {
-                let mut end = ceil_div(t - offset, hop) * hop + offset;
-                while end - size < t {
-                    f(end);
-                    end += hop;
-                }
-            }
-            Window::Snapshot => f(t),
-        }
-    }
 }
 
 /// One output column: a named expression or a `*` expansion.
@@ -72,12 +47,18 @@ impl Projection {
                 Item::Expr(_, e) => e(ctx),
                 Item::Wildcard(_) => Ok(Value::Null),
             });
-            return Ok(Row { columns: columns.clone(), values: values.collect::<Result<_, _>>()? });
+            return Ok(Row {
+                columns: columns.clone(),
+                values: values.collect::<Result<_, _>>()?,
+            });
         }
         if let ([Item::Wildcard(path)], Value::Record(r)) = (self.items.as_slice(), ctx.record)
             && path.is_empty()
         {
-            return Ok(Row { columns: r.names().clone(), values: r.values().to_vec() });
+            return Ok(Row {
+                columns: r.names().clone(),
+                values: r.values().to_vec(),
+            });
         }
         let (mut names, mut values) = (Vec::<Arc<str>>::new(), Vec::new());
         for item in &self.items {
@@ -106,41 +87,30 @@ impl Projection {
                 }
             }
         }
-        Ok(Row { columns: names.into(), values })
+        Ok(Row {
+            columns: names.into(),
+            values,
+        })
     }
-
-}
-
-/// Per-window groups of a grouped SELECT, ordered by window end.
-#[derive(Default)]
-pub(crate) struct GroupTable {
-    windows: BTreeMap<i64, HashMap<Box<[Value]>, Group>>,
-    /// Windows ending at or before this have been emitted; late contributions are ignored.
-    closed: Option<i64>,
-}
-
-/// One group in one window: its first event (for non-aggregate expressions) and its
-/// aggregate states.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Group {
-    first: Value,
-    aggs: Vec<AggState>,
-}
-
-/// The serialisable form of a [`GroupTable`], sorted so snapshots are deterministic.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct GroupSnapshot {
-    windows: Vec<(i64, Vec<(Box<[Value]>, Group)>)>,
-    closed: Option<i64>,
 }
 
 struct Grouped {
+    /// Whether SELECT or HAVING reads the event outside aggregates and GROUP BY keys.
+    keep_first: bool,
     window: Window,
+    /// Session `OVER (PARTITION BY ...)` keys.
+    partition: Vec<Eval>,
     keys: Vec<Eval>,
     aggs: Vec<AggSpec>,
+    kinds: Vec<AggKind>,
     having: Option<Eval>,
-    table: GroupTable,
+    table: Table,
+    /// `TIMESTAMP BY ... OVER k`: the substream key, and one window table per key, each
+    /// closed by its own key's watermark.
+    over: Vec<Eval>,
+    sub_tables: KeyMap<Table>,
     /// Reused per event so the hot path does not allocate.
+    part_buf: Vec<Value>,
     key_buf: Vec<Value>,
     arg_buf: Vec<Value>,
 }
@@ -153,10 +123,130 @@ enum Kind {
 /// A compiled SELECT.
 pub(crate) struct Operator {
     pub target: Target,
+    /// A stream–stream join; events then come from two sides.
+    join: Option<Join>,
+    /// LAG, LAST and ISFIRST calls, evaluated first on every event, and their state.
+    analytics: Vec<Analytic>,
+    analytic_state: Vec<AnalyticState>,
+    /// `CROSS APPLY` / `OUTER APPLY`, in order: each expands an event into several.
+    applies: Vec<Apply>,
     filter: Option<Eval>,
     projection: Projection,
     kind: Kind,
 }
+
+/// `CROSS APPLY GetArrayElements(x) AS e` and friends: the alias becomes a field of
+/// each expanded event (`e.ArrayIndex`, `e.ArrayValue` / `e.PropertyName`, `e.PropertyValue`).
+struct Apply {
+    outer: bool,
+    arg: Eval,
+    alias: Arc<str>,
+    /// The element field names (`ArrayIndex`, `ArrayValue` or the property pair).
+    element_names: Arc<[Arc<str>]>,
+    array: bool,
+    /// Last input names and the names with the alias prepended, reused while equal.
+    names_cache: Option<(Names, Names)>,
+}
+
+impl Apply {
+    fn compile(text: &str, join: &JoinDef, c: &mut ExprCompiler) -> Result<Apply, EngineError> {
+        let outer = match join.kind {
+            JoinKind::CrossApply => false,
+            JoinKind::OuterApply => true,
+            JoinKind::Inner | JoinKind::LeftOuter => {
+                return Err(unsupported(text, join.span, "JOIN"));
+            }
+        };
+        let JoinTarget::Function {
+            call: Expr::Function(call),
+            alias,
+        } = &join.right
+        else {
+            return Err(unsupported(text, join.span, "APPLY of this source"));
+        };
+        let name = call.dotted_name().to_ascii_lowercase();
+        let array = match name.as_str() {
+            "getarrayelements" => true,
+            "getrecordproperties" => false,
+            _ => {
+                return Err(unsupported(
+                    text,
+                    call.span,
+                    format!("APPLY {}", call.dotted_name()),
+                ));
+            }
+        };
+        let [arg] = call.args.as_slice() else {
+            return Err(unsupported(
+                text,
+                call.span,
+                format!("{}(...) without exactly one argument", call.dotted_name()),
+            ));
+        };
+        let element_names: [&str; 2] = if array {
+            ["ArrayIndex", "ArrayValue"]
+        } else {
+            ["PropertyName", "PropertyValue"]
+        };
+        Ok(Apply {
+            outer,
+            arg: c.compile(arg)?,
+            alias: alias.name.as_str().into(),
+            element_names: element_names.iter().map(|n| Arc::from(*n)).collect(),
+            array,
+            names_cache: None,
+        })
+    }
+
+    fn expand(&mut self, time: i64, record: &Value, out: &mut Vec<Value>) -> Result<(), EvalError> {
+        let v = (self.arg)(&Ctx {
+            record,
+            time,
+            keys: &[],
+            aggs: &[],
+        })?;
+        let pair =
+            |a: Value, b: Value| Value::from(Record::new(self.element_names.clone(), vec![a, b]));
+        let mut elements: Vec<Value> = match (&v, self.array) {
+            (Value::Array(items), true) => items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| pair(Value::BigInt(i as i64), x.clone()))
+                .collect(),
+            (Value::Record(r), false) => r
+                .fields()
+                .map(|(n, x)| pair(Value::from(n), x.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if elements.is_empty() && self.outer {
+            elements.push(Value::Null);
+        }
+        let Value::Record(base) = record else {
+            return Ok(());
+        };
+        let names = match &self.names_cache {
+            Some((from, to)) if Arc::ptr_eq(from, base.names()) => to.clone(),
+            _ => {
+                let to: Arc<[Arc<str>]> = std::iter::once(self.alias.clone())
+                    .chain(base.names().iter().cloned())
+                    .collect();
+                self.names_cache = Some((base.names().clone(), to.clone()));
+                to
+            }
+        };
+        for el in elements {
+            let values = std::iter::once(el)
+                .chain(base.values().iter().cloned())
+                .collect();
+            out.push(Record::new(names.clone(), values).into());
+        }
+        Ok(())
+    }
+}
+
+/// A shared list of field names.
+type Names = Arc<[Arc<str>]>;
 
 /// How a SELECT reads its source, decided by the job compiler.
 pub(crate) struct SourceInfo {
@@ -168,8 +258,16 @@ fn is_window_call(e: &Expr) -> bool {
     match e {
         Expr::Function(f) => matches!(
             f.dotted_name().to_ascii_lowercase().as_str(),
-            "tumblingwindow" | "tumbling" | "hoppingwindow" | "hopping" | "slidingwindow" | "sliding"
-                | "sessionwindow" | "session" | "windows" | "system.timestamp"
+            "tumblingwindow"
+                | "tumbling"
+                | "hoppingwindow"
+                | "hopping"
+                | "slidingwindow"
+                | "sliding"
+                | "sessionwindow"
+                | "session"
+                | "windows"
+                | "system.timestamp"
         ),
         Expr::Nested(inner, _) => is_window_call(inner),
         _ => false,
@@ -179,7 +277,10 @@ fn is_window_call(e: &Expr) -> bool {
 fn default_name(e: &Expr, i: usize) -> String {
     match e {
         Expr::Column(parts, _) => parts.last().map_or_else(String::new, |p| p.name.clone()),
-        Expr::Function(f) => f.name.last().map_or_else(String::new, |p| p.name.to_ascii_lowercase()),
+        Expr::Function(f) => f
+            .name
+            .last()
+            .map_or_else(String::new, |p| p.name.to_ascii_lowercase()),
         Expr::Nested(inner, _) => default_name(inner, i),
         _ => format!("column{}", i + 1),
     }
@@ -194,14 +295,53 @@ impl Operator {
         source: SourceInfo,
         target: Target,
     ) -> Result<Operator, EngineError> {
-        if let Some(join) = select.from.joins.first() {
-            return Err(unsupported(text, join.span, "JOIN and APPLY"));
-        }
         if select.distinct {
             return Err(unsupported(text, select.span, "SELECT DISTINCT"));
         }
         let grouped = !select.group_by.is_empty() || window.is_some();
-        let mut c = ExprCompiler { text, source: source.reference, aggs: grouped.then(Vec::new) };
+        let mut c = ExprCompiler {
+            aggs: grouped.then(Vec::new),
+            ..ExprCompiler::new(text, source.reference)
+        };
+        c.group_keys = select
+            .group_by
+            .iter()
+            .filter(|g| !is_window_call(g))
+            .map(|g| c.normalized(g.span()))
+            .collect();
+        let saved = c.aggs.take();
+        let (applies, join) = match select.from.joins.as_slice() {
+            [j] if matches!(j.right, JoinTarget::Source(_)) => {
+                (Vec::new(), Some(compile_join(text, select, j, &mut c)))
+            }
+            joins => {
+                if let Some(j) = joins
+                    .iter()
+                    .find(|j| matches!(j.right, JoinTarget::Source(_)))
+                {
+                    return Err(unsupported(
+                        text,
+                        j.span,
+                        "a JOIN together with other JOINs or APPLYs",
+                    ));
+                }
+                let applies = joins
+                    .iter()
+                    .map(|j| Apply::compile(text, j, &mut c))
+                    .collect::<Result<Vec<_>, _>>();
+                (applies?, None)
+            }
+        };
+        c.aggs = saved;
+        let join = join.transpose()?;
+        if join.is_some()
+            && let Some(SelectItem::Wildcard(span)) = select
+                .items
+                .iter()
+                .find(|i| matches!(i, SelectItem::Wildcard(_)))
+        {
+            return Err(unsupported(text, *span, "SELECT * in a JOIN (use alias.*)"));
+        }
         let filter = {
             let saved = c.aggs.take();
             let f = select.filter.as_ref().map(|f| c.compile(f)).transpose();
@@ -211,7 +351,9 @@ impl Operator {
         let mut items = Vec::new();
         for (i, item) in select.items.iter().enumerate() {
             match item {
-                SelectItem::Wildcard(span) if grouped => return Err(unsupported(text, *span, "SELECT * with GROUP BY")),
+                SelectItem::Wildcard(span) if grouped => {
+                    return Err(unsupported(text, *span, "SELECT * with GROUP BY"));
+                }
                 SelectItem::Wildcard(_) => items.push(Item::Wildcard(Vec::new())),
                 SelectItem::QualifiedWildcard(path) => {
                     if grouped {
@@ -225,7 +367,9 @@ impl Operator {
                     items.push(Item::Wildcard(p));
                 }
                 SelectItem::Expr { expr, alias } => {
-                    let name = alias.as_ref().map_or_else(|| default_name(expr, i), |a| a.name.clone());
+                    let name = alias
+                        .as_ref()
+                        .map_or_else(|| default_name(expr, i), |a| a.name.clone());
                     items.push(Item::Expr(name.into(), c.compile(expr)?));
                 }
             }
@@ -240,43 +384,91 @@ impl Operator {
         let projection = Projection { items, columns };
         let kind = if grouped {
             let having = select.having.as_ref().map(|h| c.compile(h)).transpose()?;
-            let window_span = select.group_by.iter().find(|g| is_window_call(g)).map_or(select.span, Expr::span);
+            let window_span = select
+                .group_by
+                .iter()
+                .find(|g| is_window_call(g))
+                .map_or(select.span, Expr::span);
+            let mut partition_exprs: &[Expr] = &[];
             let window = match window {
-                Some(WindowSpec::Tumbling { size, offset }) => Window::Tumbling { size: *size, offset: *offset },
-                Some(WindowSpec::Hopping { size, hop, offset }) => Window::Hopping { size: *size, hop: *hop, offset: *offset },
-                Some(WindowSpec::Snapshot) => Window::Snapshot,
-                Some(other) => {
-                    let name = match other {
-                        WindowSpec::Sliding { .. } => "SlidingWindow",
-                        WindowSpec::Session { .. } => "SessionWindow",
-                        _ => "Windows(...)",
-                    };
-                    return Err(unsupported(text, window_span, name));
+                Some(WindowSpec::Tumbling { size, offset }) => Window::Tumbling {
+                    size: *size,
+                    offset: *offset,
+                },
+                Some(WindowSpec::Hopping { size, hop, offset }) => {
+                    if *hop <= 0 || *size / *hop > MAX_WINDOWS_PER_EVENT {
+                        let what = format!(
+                            "a hopping window whose hop is not positive or gives more than \
+                             {MAX_WINDOWS_PER_EVENT} windows per event"
+                        );
+                        return Err(unsupported(text, window_span, what));
+                    }
+                    Window::Hopping {
+                        size: *size,
+                        hop: *hop,
+                        offset: *offset,
+                    }
                 }
+                Some(WindowSpec::Snapshot) => Window::Snapshot,
+                Some(WindowSpec::Sliding { size }) => Window::Sliding { size: *size },
+                Some(WindowSpec::Session {
+                    timeout,
+                    max_duration,
+                    partition_by,
+                }) => {
+                    partition_exprs = partition_by;
+                    Window::Session {
+                        timeout: *timeout,
+                        max_duration: *max_duration,
+                    }
+                }
+                Some(_) => return Err(unsupported(text, window_span, "Windows(...)")),
                 None => return Err(unsupported(text, select.span, "GROUP BY without a window")),
             };
-            if let Window::Tumbling { size, .. } | Window::Hopping { size, .. } = window
+            if let Window::Tumbling { size, .. }
+            | Window::Hopping { size, .. }
+            | Window::Sliding { size } = window
                 && size <= 0
             {
-                return Err(unsupported(text, window_span, "a window of non-positive size"));
+                return Err(unsupported(
+                    text,
+                    window_span,
+                    "a window of non-positive size",
+                ));
             }
-            if let Window::Hopping { hop, .. } = window
-                && hop <= 0
-            {
-                return Err(unsupported(text, window_span, "a hopping window with a non-positive hop"));
-            }
-            let mut keys = Vec::new();
             let saved = c.aggs.take();
-            for g in select.group_by.iter().filter(|g| !is_window_call(g)) {
-                keys.push(c.compile(g)?);
-            }
+            let keys = select
+                .group_by
+                .iter()
+                .filter(|g| !is_window_call(g))
+                .map(|g| c.compile(g))
+                .collect::<Result<Vec<_>, _>>()?;
+            let partition = partition_exprs
+                .iter()
+                .map(|p| c.compile(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let over = match &select.from.source.timestamp_by {
+                Some(ts) => ts
+                    .over
+                    .iter()
+                    .map(|k| c.compile(k))
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => Vec::new(),
+            };
             c.aggs = saved;
+            let aggs = c.aggs.take().unwrap_or_default();
             Kind::Grouped(Box::new(Grouped {
+                keep_first: c.reads_record,
                 window,
+                partition,
                 keys,
-                aggs: c.aggs.take().unwrap_or_default(),
+                kinds: aggs.iter().map(|a| a.kind).collect(),
+                aggs,
                 having,
-                table: GroupTable::default(),
+                table: Table::new(window),
+                over,
+                sub_tables: KeyMap::default(),
+                part_buf: Vec::new(),
                 key_buf: Vec::new(),
                 arg_buf: Vec::new(),
             }))
@@ -286,12 +478,83 @@ impl Operator {
             }
             Kind::Plain
         };
-        Ok(Operator { target, filter, projection, kind })
+        Ok(Operator {
+            target,
+            analytic_state: c
+                .analytics
+                .iter()
+                .map(|_| AnalyticState::default())
+                .collect(),
+            analytics: c.analytics,
+            join,
+            applies,
+            filter,
+            projection,
+            kind,
+        })
     }
 
-    /// Processes one event in time order; a plain SELECT returns its row at once.
-    pub(crate) fn process(&mut self, time: i64, record: &Value) -> Result<Option<Row>, EvalError> {
-        let ctx = Ctx { record, time, aggs: &[] };
+    /// Processes one event in time order; a plain SELECT appends its rows to `out` at once.
+    /// `side` is 0, or 1 for the right side of a join. An event (or an APPLY element or
+    /// join pair) that fails to evaluate is dropped and counted.
+    pub(crate) fn process(
+        &mut self,
+        time: i64,
+        side: usize,
+        record: &Value,
+        out: &mut Vec<Row>,
+        errors: &mut u64,
+    ) {
+        let mut emit = |r: Result<Option<Row>, EvalError>, errors: &mut u64| match r {
+            Ok(Some(row)) => out.push(row),
+            Ok(None) => {}
+            Err(e) => count(errors, e),
+        };
+        if let Some(j) = &mut self.join {
+            let mut joined = Vec::new();
+            j.add(side, time, record, errors, &mut joined);
+            for r in &joined {
+                emit(self.process_one(time, r), errors);
+            }
+            return;
+        }
+        if self.applies.is_empty() {
+            return emit(self.process_one(time, record), errors);
+        }
+        let mut current = vec![record.clone()];
+        for a in &mut self.applies {
+            let mut next = Vec::new();
+            for r in &current {
+                if let Err(e) = a.expand(time, r, &mut next) {
+                    count(errors, e);
+                }
+            }
+            current = next;
+        }
+        for r in &current {
+            emit(self.process_one(time, r), errors);
+        }
+    }
+
+    fn process_one(&mut self, time: i64, record: &Value) -> Result<Option<Row>, EvalError> {
+        let mut analytic_values = Vec::new();
+        if !self.analytics.is_empty() {
+            let ctx = Ctx {
+                record,
+                time,
+                keys: &[],
+                aggs: &[],
+            };
+            for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
+                analytic_values.push(a.eval(&ctx, state)?);
+            }
+        }
+        let ctx = Ctx {
+            record,
+            time,
+            keys: &[],
+            aggs: &analytic_values,
+        };
         if let Some(f) = &self.filter
             && !truthy(&f(&ctx)?)?
         {
@@ -301,6 +564,10 @@ impl Operator {
             Kind::Plain => return self.projection.row(&ctx).map(Some),
             Kind::Grouped(g) => g,
         };
+        g.part_buf.clear();
+        for p in &g.partition {
+            g.part_buf.push(p(&ctx)?);
+        }
         g.key_buf.clear();
         for k in &g.keys {
             g.key_buf.push(k(&ctx)?);
@@ -312,94 +579,203 @@ impl Operator {
                 None => Value::Bit(true),
             });
         }
-        let Grouped { window, aggs, table, key_buf, arg_buf, .. } = &mut **g;
-        let mut result = Ok(());
-        window.for_each_end(time, |end| {
-            if table.closed.is_some_and(|c| end <= c) {
-                return;
-            }
-            let groups = table.windows.entry(end).or_default();
-            let group = match groups.get_mut(key_buf.as_slice()) {
-                Some(g) => g,
-                None => groups.entry(key_buf.clone().into_boxed_slice()).or_insert_with(|| Group {
-                    first: record.clone(),
-                    aggs: aggs.iter().map(|a| AggState::new(a.kind)).collect(),
-                }),
-            };
-            for (state, arg) in group.aggs.iter_mut().zip(arg_buf.iter()) {
-                if let Err(e) = state.update(arg) {
-                    result = Err(e);
-                }
-            }
-        });
-        result.map(|()| None)
+        let null = Value::Null;
+        let input = Input {
+            time,
+            partition: &g.part_buf,
+            key: &g.key_buf,
+            args: &g.arg_buf,
+            record: if g.keep_first { record } else { &null },
+        };
+        if g.over.is_empty() {
+            return g.table.add(g.window, &g.kinds, &input).map(|()| None);
+        }
+        let sub: Box<[Value]> = g.over.iter().map(|k| k(&ctx)).collect::<Result<_, _>>()?;
+        let window = g.window;
+        let table = g
+            .sub_tables
+            .0
+            .entry(sub)
+            .or_insert_with(|| Table::new(window));
+        table.add(window, &g.kinds, &input).map(|()| None)
+    }
+
+    /// Whether this SELECT can read a `TIMESTAMP BY ... OVER` source: no join or APPLY,
+    /// and its rows go to an output (substreams are ordered per key only).
+    pub(crate) fn takes_substreams(&self) -> bool {
+        self.join.is_none() && self.applies.is_empty() && matches!(self.target, Target::Output(_))
+    }
+
+    /// Like [`Operator::close`] for a SELECT over substreams: each key's windows close at
+    /// that key's watermark, `watermark_of(key)`.
+    pub(crate) fn close_substreams(
+        &mut self,
+        watermark_of: &dyn Fn(&[Value]) -> i64,
+        errors: &mut u64,
+        out: &mut Vec<(i64, Row)>,
+    ) {
+        let Kind::Grouped(g) = &mut self.kind else {
+            return;
+        };
+        let mut closed = Vec::new();
+        for (key, table) in &mut g.sub_tables.0 {
+            table.close(g.window, &g.kinds, watermark_of(key), &mut closed);
+        }
+        closed.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+        self.emit_closed(closed, errors, out);
     }
 
     /// Emits every window ending at or before `watermark`, ordered by end then group key.
     /// Rows whose HAVING or SELECT fails to evaluate are dropped and counted in `errors`.
     pub(crate) fn close(&mut self, watermark: i64, errors: &mut u64, out: &mut Vec<(i64, Row)>) {
-        let Kind::Grouped(g) = &mut self.kind else { return };
-        while let Some(entry) = g.table.windows.first_entry() {
-            if *entry.key() > watermark {
-                break;
-            }
-            let (end, groups) = entry.remove_entry();
-            let mut groups: Vec<_> = groups.into_iter().collect();
-            groups.sort_unstable_by(|a, b| cmp_keys(&a.0, &b.0));
-            for (_, group) in groups {
-                let results: Vec<Value> = group.aggs.iter().map(AggState::result).collect();
-                let ctx = Ctx { record: &group.first, time: end, aggs: &results };
-                let row = match &g.having {
-                    Some(h) => h(&ctx).and_then(|v| truthy(&v)),
-                    None => Ok(true),
-                }
-                .and_then(|keep| keep.then(|| self.projection.row(&ctx)).transpose());
-                match row {
-                    Ok(Some(row)) => out.push((end, row)),
+        if let Some(j) = &mut self.join {
+            let mut expired = Vec::new();
+            j.expire(watermark, &mut expired);
+            for (time, r) in &expired {
+                match self.process_one(*time, r) {
+                    Ok(Some(row)) => out.push((*time, row)),
                     Ok(None) => {}
-                    Err(e) => {
-                        *errors += 1;
-                        tracing::debug!(error = %e, "dropped a window row");
-                    }
+                    Err(e) => count(errors, e),
                 }
             }
         }
-        g.table.closed = Some(g.table.closed.map_or(watermark, |c| c.max(watermark)));
+        let Kind::Grouped(g) = &mut self.kind else {
+            return;
+        };
+        let mut closed = Vec::new();
+        g.table.close(g.window, &g.kinds, watermark, &mut closed);
+        self.emit_closed(closed, errors, out);
     }
 
-    /// The group state for a snapshot (`None` for a plain SELECT).
-    pub(crate) fn snapshot(&self) -> Option<GroupSnapshot> {
-        let Kind::Grouped(g) = &self.kind else { return None };
-        let windows = g
-            .table
-            .windows
-            .iter()
-            .map(|(end, groups)| {
-                let mut v: Vec<_> = groups.iter().map(|(k, g)| (k.clone(), g.clone())).collect();
-                v.sort_unstable_by(|a, b| cmp_keys(&a.0, &b.0));
-                (*end, v)
-            })
-            .collect();
-        Some(GroupSnapshot { windows, closed: g.table.closed })
-    }
-
-    /// Replaces the group state with a snapshot's.
-    pub(crate) fn restore(&mut self, snap: Option<GroupSnapshot>) -> Result<(), String> {
-        match (&mut self.kind, snap) {
-            (Kind::Plain, None) => Ok(()),
-            (Kind::Grouped(g), Some(s)) => {
-                if s.windows.iter().flat_map(|w| &w.1).any(|(_, grp)| grp.aggs.len() != g.aggs.len()) {
-                    return Err("aggregate count differs".into());
+    /// Evaluates HAVING and the SELECT list on closed groups, in order.
+    fn emit_closed(&mut self, closed: Vec<Closed>, errors: &mut u64, out: &mut Vec<(i64, Row)>) {
+        let Kind::Grouped(g) = &self.kind else { return };
+        for c in closed {
+            let ctx = Ctx {
+                record: &c.first,
+                time: c.end,
+                keys: &c.key,
+                aggs: &c.results,
+            };
+            let row = match &g.having {
+                Some(h) => h(&ctx).and_then(|v| truthy(&v)),
+                None => Ok(true),
+            }
+            .and_then(|keep| keep.then(|| self.projection.row(&ctx)).transpose());
+            match row {
+                Ok(Some(row)) => out.push((c.end, row)),
+                Ok(None) => {}
+                Err(e) => {
+                    *errors += 1;
+                    tracing::debug!(error = %e, "dropped a window row");
                 }
-                g.table.windows = s.windows.into_iter().map(|(end, v)| (end, v.into_iter().collect())).collect();
-                g.table.closed = s.closed;
+            }
+        }
+    }
+
+    /// The operator's state for a snapshot.
+    pub(crate) fn snapshot(&self) -> OperatorState {
+        OperatorState {
+            table: match &self.kind {
+                Kind::Grouped(g) => Some(g.table.clone()),
+                Kind::Plain => None,
+            },
+            sub_tables: match &self.kind {
+                Kind::Grouped(g) => g.sub_tables.clone(),
+                Kind::Plain => KeyMap::default(),
+            },
+            join: self.join.as_ref().map(|j| j.state.clone()),
+            analytics: self.analytic_state.clone(),
+        }
+    }
+
+    /// Replaces the operator's state with a snapshot's.
+    pub(crate) fn restore(&mut self, snap: OperatorState) -> Result<(), String> {
+        if snap.analytics.len() != self.analytics.len() {
+            return Err("the analytic state does not fit this query".into());
+        }
+        self.analytic_state = snap.analytics;
+        match (&mut self.join, snap.join) {
+            (Some(j), Some(state)) => j.state = state,
+            (None, None) => {}
+            _ => return Err("the join state does not fit this query".into()),
+        }
+        match (&mut self.kind, snap.table) {
+            (Kind::Plain, None) => Ok(()),
+            (Kind::Grouped(g), Some(t))
+                if t.fits(g.window, g.kinds.len())
+                    && snap
+                        .sub_tables
+                        .0
+                        .values()
+                        .all(|s| s.fits(g.window, g.kinds.len())) =>
+            {
+                g.table = t;
+                g.sub_tables = snap.sub_tables;
                 Ok(())
             }
-            _ => Err("operator kinds differ".into()),
+            _ => Err("the window state does not fit this query".into()),
         }
     }
 }
 
-fn cmp_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
-    a.iter().zip(b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or_else(|| a.len().cmp(&b.len()))
+/// What a snapshot keeps of one operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct OperatorState {
+    table: Option<Table>,
+    sub_tables: KeyMap<Table>,
+    join: Option<JoinState>,
+    analytics: Vec<AnalyticState>,
+}
+
+fn count(errors: &mut u64, e: EvalError) {
+    *errors += 1;
+    tracing::debug!(error = %e, "dropped an event");
+}
+
+/// Compiles the ON of a two-way join and switches `c` to join column resolution.
+fn compile_join(
+    text: &str,
+    select: &Select,
+    j: &JoinDef,
+    c: &mut ExprCompiler,
+) -> Result<Join, EngineError> {
+    let left_outer = match j.kind {
+        JoinKind::Inner => false,
+        JoinKind::LeftOuter => true,
+        JoinKind::CrossApply | JoinKind::OuterApply => {
+            return Err(unsupported(text, j.span, "APPLY of a stream"));
+        }
+    };
+    let JoinTarget::Source(right) = &j.right else {
+        return Err(unsupported(text, j.span, "this JOIN"));
+    };
+    let Some(on) = &j.on else {
+        return Err(unsupported(text, j.span, "a JOIN without ON"));
+    };
+    let aliases = [
+        select.from.source.reference_name().name.clone(),
+        right.reference_name().name.clone(),
+    ];
+    let names = [aliases[0].as_str(), aliases[1].as_str()];
+    let parts = OnParts::read(text, on, names)?;
+    // Key expressions run on one side's event, so each is compiled against that source.
+    let mut keys: [Vec<Eval>; 2] = [Vec::new(), Vec::new()];
+    for (side, keys) in keys.iter_mut().enumerate() {
+        let mut kc = ExprCompiler::new(text, aliases[side].clone());
+        for (l, r) in &parts.equalities {
+            keys.push(kc.compile(if side == 0 { l } else { r })?);
+        }
+        if !kc.analytics.is_empty() {
+            return Err(unsupported(
+                text,
+                on.span(),
+                "an analytic function in a join key",
+            ));
+        }
+    }
+    c.source = "\u{0}".into();
+    c.join = Some(aliases.clone());
+    let on_eval = c.compile(on)?;
+    Ok(Join::new(names, parts.keep, on_eval, keys, left_outer))
 }

@@ -27,7 +27,15 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 /// Days in a month, leap years included.
@@ -47,9 +55,9 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     let mut p = Cursor { b, i: 0 };
     let year = p.digits(4)? as i64;
     p.expect(b'-')?;
-    let month = p.digits(2)? as u32;
+    let month = p.digits(2)?;
     p.expect(b'-')?;
-    let day = p.digits(2)? as u32;
+    let day = p.digits(2)?;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
@@ -91,7 +99,11 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
                 if p.peek() == Some(b':') {
                     p.i += 1;
                 }
-                let om = if p.i < b.len() { p.digits(2)? as i64 } else { 0 };
+                let om = if p.i < b.len() {
+                    p.digits(2)? as i64
+                } else {
+                    0
+                };
                 let off = (oh * 60 + om) * 60 * TICKS_PER_SECOND;
                 ticks += if sign == b'+' { -off } else { off };
             }
@@ -157,14 +169,28 @@ mod tests {
         assert_eq!(format_datetime(t), "2024-01-01T00:05:00.0000000Z");
         assert_eq!(parse_datetime("1970-01-01T00:00:00.0000001Z"), Some(1));
         assert_eq!(parse_datetime("1970-01-01"), Some(0));
-        assert_eq!(parse_datetime("2024-01-01T02:00:00+02:00"), parse_datetime("2024-01-01T00:00:00Z"));
-        assert_eq!(parse_datetime("2024-02-29 10:00"), parse_datetime("2024-02-29T10:00:00.000Z"));
+        assert_eq!(
+            parse_datetime("2024-01-01T02:00:00+02:00"),
+            parse_datetime("2024-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            parse_datetime("2024-02-29 10:00"),
+            parse_datetime("2024-02-29T10:00:00.000Z")
+        );
         assert_eq!(format_datetime(-1), "1969-12-31T23:59:59.9999999Z");
     }
 
     #[test]
     fn rejects_invalid_datetimes() {
-        for s in ["", "2024", "2023-02-29", "2024-13-01", "2024-01-01T25:00", "2024-01-01Tx", "abc"] {
+        for s in [
+            "",
+            "2024",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-01-01T25:00",
+            "2024-01-01Tx",
+            "abc",
+        ] {
             assert_eq!(parse_datetime(s), None, "{s}");
         }
     }

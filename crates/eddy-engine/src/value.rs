@@ -45,19 +45,28 @@ impl Record {
     /// missing ones are NULL), so rows of one query share one name list.
     pub fn new(names: Arc<[Arc<str>]>, mut values: Vec<Value>) -> Record {
         values.resize(names.len(), Value::Null);
-        Record { names, values: values.into_boxed_slice() }
+        Record {
+            names,
+            values: values.into_boxed_slice(),
+        }
     }
 
     /// Builds a record from `(name, value)` pairs, the convenient form for callers.
     pub fn from_pairs<N: Into<Arc<str>>>(pairs: impl IntoIterator<Item = (N, Value)>) -> Record {
         let (names, values): (Vec<Arc<str>>, Vec<Value>) =
             pairs.into_iter().map(|(n, v)| (n.into(), v)).unzip();
-        Record { names: names.into(), values: values.into_boxed_slice() }
+        Record {
+            names: names.into(),
+            values: values.into_boxed_slice(),
+        }
     }
 
     /// Field by name, case-insensitive as ASA names are; the first match wins.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.names.iter().position(|n| n.eq_ignore_ascii_case(name)).map(|i| &self.values[i])
+        self.names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+            .and_then(|i| self.values.get(i))
     }
 
     /// Fields in order, to print or convert a record.
@@ -83,6 +92,12 @@ impl Record {
     /// True when the record has no fields.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+}
+
+impl<N: Into<Arc<str>>> FromIterator<(N, Value)> for Record {
+    fn from_iter<I: IntoIterator<Item = (N, Value)>>(pairs: I) -> Record {
+        Record::from_pairs(pairs)
     }
 }
 
@@ -175,8 +190,14 @@ impl Value {
     /// other numbers float); the event decoder.
     pub fn from_json_slice(json: &[u8]) -> Result<Value, EventError> {
         let mut de = serde_json::Deserializer::from_slice(json);
-        let v = JsonSeed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-        v.map_err(|e| EventError::Json { message: e.to_string(), line: e.line(), column: e.column() })
+        let v = JsonSeed
+            .deserialize(&mut de)
+            .and_then(|v| de.end().map(|()| v));
+        v.map_err(|e| EventError::Json {
+            message: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        })
     }
 
     /// Plain JSON (datetimes as ASA strings), for callers that want a `serde_json::Value`.
@@ -189,7 +210,11 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::String(s) => J::String(s.to_string()),
             Value::DateTime(t) => J::String(format_datetime(*t)),
-            Value::Record(r) => J::Object(r.fields().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
+            Value::Record(r) => J::Object(
+                r.fields()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
             Value::Array(a) => J::Array(a.iter().map(Value::to_json).collect()),
         }
     }
@@ -245,7 +270,13 @@ impl Value {
             (String(s), DateTime(b)) => Some(parse_dt(s)?.cmp(b)),
             (a, b) => match (a.as_f64(), b.as_f64()) {
                 (Some(x), Some(y)) => x.partial_cmp(&y),
-                _ => return Err(format!("cannot compare {} with {}", a.type_name(), b.type_name())),
+                _ => {
+                    return Err(format!(
+                        "cannot compare {} with {}",
+                        a.type_name(),
+                        b.type_name()
+                    ));
+                }
             },
         })
     }
@@ -266,15 +297,20 @@ impl Value {
         }
         match (self, other) {
             (Value::Bit(a), Value::Bit(b)) => a.cmp(b),
-            (Value::BigInt(a), Value::BigInt(b)) | (Value::DateTime(a), Value::DateTime(b)) => a.cmp(b),
+            (Value::BigInt(a), Value::BigInt(b)) | (Value::DateTime(a), Value::DateTime(b)) => {
+                a.cmp(b)
+            }
             (Value::String(a), Value::String(b)) => a.cmp(b),
-            (Value::Record(a), Value::Record(b)) => a
-                .fields()
-                .lex_cmp(b.fields(), |(ka, va), (kb, vb)| ka.cmp(kb).then_with(|| va.total_cmp(vb))),
+            (Value::Record(a), Value::Record(b)) => {
+                a.fields().lex_cmp(b.fields(), |(ka, va), (kb, vb)| {
+                    ka.cmp(kb).then_with(|| va.total_cmp(vb))
+                })
+            }
             (Value::Array(a), Value::Array(b)) => a.iter().lex_cmp(b.iter(), Value::total_cmp),
             (a, b) if rank(a) == 2 && rank(b) == 2 => {
                 let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-                x.total_cmp(&y).then_with(|| matches!(a, Value::Float(_)).cmp(&matches!(b, Value::Float(_))))
+                x.total_cmp(&y)
+                    .then_with(|| matches!(a, Value::Float(_)).cmp(&matches!(b, Value::Float(_))))
             }
             (a, b) => rank(a).cmp(&rank(b)),
         }
@@ -287,7 +323,11 @@ fn parse_dt(s: &str) -> Result<i64, String> {
 
 /// Lexicographic comparison with a custom element order (stable `Iterator::cmp_by` is not).
 trait LexCmp: Iterator + Sized {
-    fn lex_cmp<I: Iterator>(mut self, mut other: I, f: impl Fn(Self::Item, I::Item) -> Ordering) -> Ordering {
+    fn lex_cmp<I: Iterator>(
+        mut self,
+        mut other: I,
+        f: impl Fn(Self::Item, I::Item) -> Ordering,
+    ) -> Ordering {
         loop {
             match (self.next(), other.next()) {
                 (None, None) => return Ordering::Equal,
@@ -322,7 +362,7 @@ fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out
 }
 
 /// Decodes JSON straight into [`Value`] without an intermediate `serde_json::Value`.
-struct JsonSeed;
+pub(crate) struct JsonSeed;
 
 impl<'de> DeserializeSeed<'de> for JsonSeed {
     type Value = Value;
@@ -369,7 +409,10 @@ impl<'de> Visitor<'de> for JsonVisitor {
             names.push(Arc::from(&*k));
             values.push(map.next_value_seed(JsonSeed)?);
         }
-        Ok(Value::Record(Arc::new(Record { names: names.into(), values: values.into_boxed_slice() })))
+        Ok(Value::Record(Arc::new(Record {
+            names: names.into(),
+            values: values.into_boxed_slice(),
+        })))
     }
 }
 
@@ -386,7 +429,11 @@ impl Row {
     /// The row as a JSON object in column order.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
-            self.columns.iter().zip(&self.values).map(|(k, v)| (k.to_string(), v.to_json())).collect(),
+            self.columns
+                .iter()
+                .zip(&self.values)
+                .map(|(k, v)| (k.to_string(), v.to_json()))
+                .collect(),
         )
     }
 
@@ -397,7 +444,10 @@ impl Row {
 
     /// Looks a column up by name, case-insensitively.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name)).map(|i| &self.values[i])
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+            .and_then(|i| self.values.get(i))
     }
 
     /// The row as a record, for steps that feed later statements.

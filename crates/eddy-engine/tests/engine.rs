@@ -25,7 +25,14 @@ fn push(job: &mut Job, secs: f64, fields: &str) {
 fn push_at(job: &mut Job, partition: u32, secs: f64, arrival_secs: f64, fields: &str) {
     let sep = if fields.is_empty() { "" } else { "," };
     let json = format!(r#"{{"t":"{}"{sep}{fields}}}"#, ts(secs));
-    job.push_json(0, partition, 0, Arrival::At(at(arrival_secs)), json.as_bytes()).unwrap();
+    job.push_json(
+        0,
+        partition,
+        0,
+        Arrival::At(at(arrival_secs)),
+        json.as_bytes(),
+    )
+    .unwrap();
 }
 
 fn drain(job: &mut Job) -> Vec<String> {
@@ -59,7 +66,9 @@ fn event_at_window_end_belongs_to_that_window() {
 
 #[test]
 fn tumbling_offset_shifts_windows() {
-    let mut j = job("SELECT System.Timestamp() AS w, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY TumblingWindow(second, 10, 2)");
+    let mut j = job(
+        "SELECT System.Timestamp() AS w, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY TumblingWindow(second, 10, 2)",
+    );
     for s in [2.0, 3.0, 12.0, 12.5] {
         push(&mut j, s, "");
     }
@@ -76,7 +85,9 @@ fn tumbling_offset_shifts_windows() {
 
 #[test]
 fn hopping_windows_overlap() {
-    let mut j = job("SELECT System.Timestamp() AS w, COUNT(*) AS n, SUM(v) AS total INTO out FROM s TIMESTAMP BY t GROUP BY HoppingWindow(second, 10, 5)");
+    let mut j = job(
+        "SELECT System.Timestamp() AS w, COUNT(*) AS n, SUM(v) AS total INTO out FROM s TIMESTAMP BY t GROUP BY HoppingWindow(second, 10, 5)",
+    );
     push(&mut j, 7.0, r#""v":1"#);
     push(&mut j, 10.0, r#""v":2"#);
     push(&mut j, 11.0, r#""v":4"#);
@@ -92,10 +103,18 @@ fn hopping_windows_overlap() {
 
 #[test]
 fn hopping_with_offset() {
-    let mut j = job("SELECT System.Timestamp() AS w, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY HoppingWindow(second, 10, 5, 1)");
+    let mut j = job(
+        "SELECT System.Timestamp() AS w, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY HoppingWindow(second, 10, 5, 1)",
+    );
     push(&mut j, 7.0, "");
     let rows = finish(&mut j);
-    assert_eq!(rows, vec![format!(r#"{{"w":"{}","n":1}}"#, ts(11.0)), format!(r#"{{"w":"{}","n":1}}"#, ts(16.0))]);
+    assert_eq!(
+        rows,
+        vec![
+            format!(r#"{{"w":"{}","n":1}}"#, ts(11.0)),
+            format!(r#"{{"w":"{}","n":1}}"#, ts(16.0))
+        ]
+    );
 }
 
 #[test]
@@ -106,11 +125,17 @@ fn windows_emit_only_when_the_watermark_passes_their_end() {
     assert!(drain(&mut j).is_empty());
     assert_eq!(j.metrics().watermark, Some(at(4.0)));
     push(&mut j, 5.0, "");
-    assert_eq!(drain(&mut j), vec![format!(r#"{{"w":"{}","n":3}}"#, ts(5.0))]);
+    assert_eq!(
+        drain(&mut j),
+        vec![format!(r#"{{"w":"{}","n":3}}"#, ts(5.0))]
+    );
     push(&mut j, 9.0, "");
     assert!(drain(&mut j).is_empty(), "no partial results");
     push(&mut j, 12.0, "");
-    assert_eq!(drain(&mut j), vec![format!(r#"{{"w":"{}","n":1}}"#, ts(10.0))]);
+    assert_eq!(
+        drain(&mut j),
+        vec![format!(r#"{{"w":"{}","n":1}}"#, ts(10.0))]
+    );
     let m = j.metrics();
     assert_eq!((m.input_events, m.output_events), (5, 2));
 }
@@ -122,22 +147,38 @@ fn empty_windows_emit_nothing() {
     push(&mut j, 21.0, "");
     assert_eq!(
         finish(&mut j),
-        vec![format!(r#"{{"w":"{}","n":1}}"#, ts(5.0)), format!(r#"{{"w":"{}","n":1}}"#, ts(25.0))]
+        vec![
+            format!(r#"{{"w":"{}","n":1}}"#, ts(5.0)),
+            format!(r#"{{"w":"{}","n":1}}"#, ts(25.0))
+        ]
     );
 }
 
 fn late_job(action: OutOfOrderAction) -> Job {
-    let options = JobOptions { out_of_order_action: action, ..JobOptions::default() };
-    Job::compile("SELECT v, System.Timestamp() AS at FROM s TIMESTAMP BY t", options).unwrap()
+    let options = JobOptions {
+        out_of_order_action: action,
+        ..JobOptions::default()
+    };
+    Job::compile(
+        "SELECT v, System.Timestamp() AS at FROM s TIMESTAMP BY t",
+        options,
+    )
+    .unwrap()
 }
 
 #[test]
 fn late_events_are_adjusted_to_arrival_minus_tolerance() {
     let mut j = late_job(OutOfOrderAction::Adjust);
     push_at(&mut j, 0, 10.0, 100.0, r#""v":1"#);
-    assert_eq!(finish(&mut j), vec![format!(r#"{{"v":1,"at":"{}"}}"#, ts(95.0))]);
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"v":1,"at":"{}"}}"#, ts(95.0))]
+    );
     let m = j.metrics();
-    assert_eq!((m.late_events, m.adjusted_events, m.dropped_events), (1, 1, 0));
+    assert_eq!(
+        (m.late_events, m.adjusted_events, m.dropped_events),
+        (1, 1, 0)
+    );
 }
 
 #[test]
@@ -145,14 +186,20 @@ fn late_events_are_dropped_with_drop_policy() {
     let mut j = late_job(OutOfOrderAction::Drop);
     push_at(&mut j, 0, 10.0, 100.0, r#""v":1"#);
     push_at(&mut j, 0, 96.0, 100.0, r#""v":2"#);
-    assert_eq!(finish(&mut j), vec![format!(r#"{{"v":2,"at":"{}"}}"#, ts(96.0))]);
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"v":2,"at":"{}"}}"#, ts(96.0))]
+    );
     let m = j.metrics();
     assert_eq!((m.late_events, m.dropped_events), (1, 1));
 }
 
 #[test]
 fn unlimited_late_tolerance_keeps_old_events() {
-    let options = JobOptions { late_arrival_tolerance: None, ..JobOptions::default() };
+    let options = JobOptions {
+        late_arrival_tolerance: None,
+        ..JobOptions::default()
+    };
     let mut j = Job::compile("SELECT v FROM s TIMESTAMP BY t", options).unwrap();
     push_at(&mut j, 0, 10.0, 100_000.0, r#""v":1"#);
     assert_eq!(finish(&mut j), vec![r#"{"v":1}"#]);
@@ -164,7 +211,10 @@ fn early_events_are_dropped() {
     let mut j = late_job(OutOfOrderAction::Adjust);
     push_at(&mut j, 0, 400.0, 0.0, r#""v":1"#);
     push_at(&mut j, 0, 300.0, 0.0, r#""v":2"#);
-    assert_eq!(finish(&mut j), vec![format!(r#"{{"v":2,"at":"{}"}}"#, ts(300.0))]);
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"v":2,"at":"{}"}}"#, ts(300.0))]
+    );
     let m = j.metrics();
     assert_eq!((m.early_events, m.dropped_events), (1, 1));
 }
@@ -175,7 +225,11 @@ fn ooo_job(tolerance_secs: i64, action: OutOfOrderAction) -> Job {
         out_of_order_tolerance: tolerance_secs * TICKS_PER_SECOND,
         out_of_order_action: action,
     };
-    Job::compile("SELECT v, System.Timestamp() AS at FROM s TIMESTAMP BY t", options).unwrap()
+    Job::compile(
+        "SELECT v, System.Timestamp() AS at FROM s TIMESTAMP BY t",
+        options,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -184,10 +238,17 @@ fn out_of_order_events_within_tolerance_are_reordered() {
     push(&mut j, 10.0, r#""v":1"#);
     push(&mut j, 7.0, r#""v":2"#);
     push(&mut j, 12.0, r#""v":3"#);
-    assert_eq!(drain(&mut j), vec![format!(r#"{{"v":2,"at":"{}"}}"#, ts(7.0))], "watermark is 12 - 5");
+    assert_eq!(
+        drain(&mut j),
+        vec![format!(r#"{{"v":2,"at":"{}"}}"#, ts(7.0))],
+        "watermark is 12 - 5"
+    );
     assert_eq!(
         finish(&mut j),
-        vec![format!(r#"{{"v":1,"at":"{}"}}"#, ts(10.0)), format!(r#"{{"v":3,"at":"{}"}}"#, ts(12.0))]
+        vec![
+            format!(r#"{{"v":1,"at":"{}"}}"#, ts(10.0)),
+            format!(r#"{{"v":3,"at":"{}"}}"#, ts(12.0))
+        ]
     );
     assert_eq!(j.metrics().out_of_order_events, 0);
 }
@@ -199,7 +260,10 @@ fn out_of_order_events_beyond_tolerance_are_adjusted_to_the_watermark() {
     push(&mut j, 5.0, r#""v":2"#);
     assert_eq!(
         finish(&mut j),
-        vec![format!(r#"{{"v":2,"at":"{}"}}"#, ts(8.0)), format!(r#"{{"v":1,"at":"{}"}}"#, ts(10.0))]
+        vec![
+            format!(r#"{{"v":2,"at":"{}"}}"#, ts(8.0)),
+            format!(r#"{{"v":1,"at":"{}"}}"#, ts(10.0))
+        ]
     );
     let m = j.metrics();
     assert_eq!((m.out_of_order_events, m.adjusted_events), (1, 1));
@@ -213,7 +277,10 @@ fn out_of_order_events_beyond_tolerance_are_dropped_with_drop_policy() {
     push(&mut j, 10.0, r#""v":3"#);
     assert_eq!(
         finish(&mut j),
-        vec![format!(r#"{{"v":1,"at":"{}"}}"#, ts(10.0)), format!(r#"{{"v":3,"at":"{}"}}"#, ts(10.0))]
+        vec![
+            format!(r#"{{"v":1,"at":"{}"}}"#, ts(10.0)),
+            format!(r#"{{"v":3,"at":"{}"}}"#, ts(10.0))
+        ]
     );
     let m = j.metrics();
     assert_eq!((m.out_of_order_events, m.dropped_events), (1, 1));
@@ -231,7 +298,10 @@ fn job_watermark_is_the_minimum_over_partitions_and_idle_partitions_advance() {
     assert_eq!(j.metrics().watermark, Some(at(3.0)));
     j.advance_arrival(0, 1, at(11.0));
     assert_eq!(j.metrics().watermark, Some(at(6.0)));
-    assert_eq!(drain(&mut j), vec![format!(r#"{{"w":"{}","n":1}}"#, ts(5.0))]);
+    assert_eq!(
+        drain(&mut j),
+        vec![format!(r#"{{"w":"{}","n":1}}"#, ts(5.0))]
+    );
     assert!(
         j.push_json(0, 2, 0, Arrival::At(at(1.0)), b"{}").is_err(),
         "undeclared partition"
@@ -244,13 +314,24 @@ fn equal_timestamps_keep_arrival_order() {
     for v in 1..=4 {
         push(&mut j, 3.0, &format!(r#""v":{v}"#));
     }
-    assert_eq!(finish(&mut j), vec![r#"{"v":1}"#, r#"{"v":2}"#, r#"{"v":3}"#, r#"{"v":4}"#]);
+    assert_eq!(
+        finish(&mut j),
+        vec![r#"{"v":1}"#, r#"{"v":2}"#, r#"{"v":3}"#, r#"{"v":4}"#]
+    );
 }
 
 #[test]
 fn groups_are_ordered_by_window_end_then_key() {
-    let mut j = job("SELECT k, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY k, TumblingWindow(second, 5)");
-    for (s, k) in [(1.0, "c"), (2.0, "a"), (3.0, "b"), (4.0, "a"), (6.0, "b"), (7.0, "a")] {
+    let mut j =
+        job("SELECT k, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY k, TumblingWindow(second, 5)");
+    for (s, k) in [
+        (1.0, "c"),
+        (2.0, "a"),
+        (3.0, "b"),
+        (4.0, "a"),
+        (6.0, "b"),
+        (7.0, "a"),
+    ] {
         push(&mut j, s, &format!(r#""k":"{k}""#));
     }
     assert_eq!(
@@ -267,7 +348,9 @@ fn groups_are_ordered_by_window_end_then_key() {
 
 #[test]
 fn having_filters_groups() {
-    let mut j = job("SELECT k, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY k, TumblingWindow(second, 5) HAVING COUNT(*) > 1");
+    let mut j = job(
+        "SELECT k, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY k, TumblingWindow(second, 5) HAVING COUNT(*) > 1",
+    );
     for (s, k) in [(1.0, "a"), (2.0, "b"), (3.0, "a")] {
         push(&mut j, s, &format!(r#""k":"{k}""#));
     }
@@ -284,7 +367,10 @@ fn aggregates_keep_value_types() {
     push(&mut j, 2.0, r#""x":4,"f":1"#);
     push(&mut j, 3.0, r#""x":2"#);
     push(&mut j, 4.0, r#""x":null"#);
-    assert_eq!(finish(&mut j), vec![r#"{"c":3,"d":2,"s":8,"a":2.6666666666666665,"lo":2,"hi":4,"sf":2.5}"#]);
+    assert_eq!(
+        finish(&mut j),
+        vec![r#"{"c":3,"d":2,"s":8,"a":2.6666666666666665,"lo":2,"hi":4,"sf":2.5}"#]
+    );
 }
 
 #[test]
@@ -305,12 +391,21 @@ fn with_steps_chain_and_feed_two_outputs() {
     let mut out = Vec::new();
     j.drain_output(&mut out);
     let by = |o: usize| -> Vec<String> {
-        out.iter().filter(|r| r.output == o).map(|r| r.row.to_json().to_string()).collect()
+        out.iter()
+            .filter(|r| r.output == o)
+            .map(|r| r.row.to_json().to_string())
+            .collect()
     };
-    assert_eq!(by(0), vec![format!(r#"{{"k":"a","n":2,"at":"{}"}}"#, ts(5.0))]);
+    assert_eq!(
+        by(0),
+        vec![format!(r#"{{"k":"a","n":2,"at":"{}"}}"#, ts(5.0))]
+    );
     assert_eq!(
         by(1),
-        vec![format!(r#"{{"total":4,"w":"{}"}}"#, ts(10.0)), format!(r#"{{"total":1,"w":"{}"}}"#, ts(20.0))]
+        vec![
+            format!(r#"{{"total":4,"w":"{}"}}"#, ts(10.0)),
+            format!(r#"{{"total":1,"w":"{}"}}"#, ts(20.0))
+        ]
     );
     let seqs: Vec<(usize, u64)> = out.iter().map(|r| (r.output, r.seq)).collect();
     assert!(seqs.contains(&(1, 1)) && seqs.contains(&(1, 2)) && seqs.contains(&(0, 1)));
@@ -321,11 +416,15 @@ fn union_merges_two_inputs_in_time_order() {
     let mut j = job("SELECT v FROM a TIMESTAMP BY t UNION SELECT v FROM b TIMESTAMP BY t");
     assert_eq!(j.inputs(), ["a", "b"]);
     let b = j.input_index("B").unwrap();
-    for (input, secs, v) in [(0, 1.0, 1), (b, 2.0, 2), (0, 3.0, 3), (b, 0.5, 4)] {
+    for (input, secs, v) in [(0, 1.0, 1), (b, 0.5, 2), (0, 3.0, 3), (b, 2.0, 4)] {
         let json = format!(r#"{{"t":"{}","v":{v}}}"#, ts(secs));
-        j.push_json(input, 0, 0, Arrival::At(at(secs)), json.as_bytes()).unwrap();
+        j.push_json(input, 0, 0, Arrival::At(at(secs)), json.as_bytes())
+            .unwrap();
     }
-    assert_eq!(finish(&mut j), vec![r#"{"v":4}"#, r#"{"v":1}"#, r#"{"v":2}"#, r#"{"v":3}"#]);
+    assert_eq!(
+        finish(&mut j),
+        vec![r#"{"v":2}"#, r#"{"v":1}"#, r#"{"v":4}"#, r#"{"v":3}"#]
+    );
 }
 
 #[test]
@@ -368,9 +467,13 @@ fn runtime_errors_drop_the_event_and_are_counted() {
 #[test]
 fn bad_events_are_rejected_with_a_reason_and_the_job_continues() {
     let mut j = job("SELECT v FROM s TIMESTAMP BY t");
-    let err = j.push_json(0, 0, 0, Arrival::At(at(1.0)), b"{\"t\": ").unwrap_err();
+    let err = j
+        .push_json(0, 0, 0, Arrival::At(at(1.0)), b"{\"t\": ")
+        .unwrap_err();
     assert!(err.to_string().contains("invalid JSON"), "{err}");
-    let err = j.push_json(0, 0, 0, Arrival::At(at(1.0)), br#"{"t":"yesterday","v":1}"#).unwrap_err();
+    let err = j
+        .push_json(0, 0, 0, Arrival::At(at(1.0)), br#"{"t":"yesterday","v":1}"#)
+        .unwrap_err();
     assert!(err.to_string().contains("yesterday"), "{err}");
     assert!(j.push_json(0, 0, 0, Arrival::At(at(1.0)), b"[1]").is_err());
     push(&mut j, 2.0, r#""v":1"#);
@@ -381,35 +484,34 @@ fn bad_events_are_rejected_with_a_reason_and_the_job_continues() {
 #[test]
 fn select_star_keeps_fields_and_arrival_time_is_the_default_event_time() {
     let mut j = job("SELECT *, System.Timestamp() AS at INTO out FROM s");
-    j.push_json(0, 0, 0, Arrival::At(at(2.0)), br#"{"b":1,"a":{"x":[1,2]}}"#).unwrap();
-    assert_eq!(finish(&mut j), vec![format!(r#"{{"b":1,"a":{{"x":[1,2]}},"at":"{}"}}"#, ts(2.0))]);
+    j.push_json(0, 0, 0, Arrival::At(at(2.0)), br#"{"b":1,"a":{"x":[1,2]}}"#)
+        .unwrap();
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"b":1,"a":{{"x":[1,2]}},"at":"{}"}}"#, ts(2.0))]
+    );
 }
 
 #[test]
 fn arrival_from_payload_uses_event_enqueued_time() {
     let mut j = late_job(OutOfOrderAction::Adjust);
-    let json = format!(r#"{{"t":"{}","v":1,"EventEnqueuedUtcTime":"{}"}}"#, ts(1.0), ts(60.0));
-    j.push_json(0, 0, 0, Arrival::FromPayload, json.as_bytes()).unwrap();
-    assert_eq!(finish(&mut j), vec![format!(r#"{{"v":1,"at":"{}"}}"#, ts(55.0))]);
+    let json = format!(
+        r#"{{"t":"{}","v":1,"EventEnqueuedUtcTime":"{}"}}"#,
+        ts(1.0),
+        ts(60.0)
+    );
+    j.push_json(0, 0, 0, Arrival::FromPayload, json.as_bytes())
+        .unwrap();
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"v":1,"at":"{}"}}"#, ts(55.0))]
+    );
 }
 
-#[test]
-fn snapshot_and_restore_mid_window_gives_the_same_output() {
-    let q = "SELECT k, COUNT(*) AS n, AVG(v) AS a, COUNT(DISTINCT v) AS d FROM s TIMESTAMP BY t \
-             GROUP BY k, HoppingWindow(second, 10, 5)";
-    let events: Vec<(f64, String)> =
-        (0..40).map(|i| (i as f64 * 0.7, format!(r#""k":"k{}","v":{}"#, i % 3, i % 4))).collect();
-    let mut straight = job(q);
-    let mut expected = Vec::new();
-    for (s, f) in &events {
-        push(&mut straight, *s, f);
-    }
-    straight.finish();
-    straight.drain_output(&mut expected);
-
+fn run_with_snapshot(q: &str, events: &[(f64, String)], cut: usize) -> Vec<OutputRow> {
     let mut first = job(q);
     let mut got: Vec<OutputRow> = Vec::new();
-    for (s, f) in &events[..23] {
+    for (s, f) in &events[..cut] {
         push(&mut first, *s, f);
     }
     first.drain_output(&mut got);
@@ -417,35 +519,625 @@ fn snapshot_and_restore_mid_window_gives_the_same_output() {
     drop(first);
     let mut second = job(q);
     second.restore(&snap).unwrap();
-    for (s, f) in &events[23..] {
+    for (s, f) in &events[cut..] {
         push(&mut second, *s, f);
     }
     second.finish();
     second.drain_output(&mut got);
-    assert_eq!(got, expected);
-    assert_eq!(second.metrics().input_events, 40);
-    assert!(matches!(job("SELECT v FROM s").restore(&snap), Err(EngineError::Snapshot(_))));
+    assert_eq!(second.metrics().input_events, events.len() as u64);
+    got
+}
+
+#[test]
+fn snapshot_and_restore_mid_window_gives_the_same_output() {
+    let events: Vec<(f64, String)> = (0..40)
+        .map(|i| (i as f64 * 0.7, format!(r#""k":"k{}","v":{}"#, i % 3, i % 4)))
+        .collect();
+    for window in [
+        "HoppingWindow(second, 10, 5)",
+        "SlidingWindow(second, 3)",
+        "SessionWindow(second, 2, 10)",
+    ] {
+        let q = format!(
+            "SELECT k, COUNT(*) AS n, AVG(v) AS a, COUNT(DISTINCT v) AS d, MAX(v) AS m, System.Timestamp() AS w \
+             FROM s TIMESTAMP BY t GROUP BY k, {window}"
+        );
+        let mut straight = job(&q);
+        let mut expected = Vec::new();
+        for (s, f) in &events {
+            push(&mut straight, *s, f);
+        }
+        straight.finish();
+        straight.drain_output(&mut expected);
+        assert!(!expected.is_empty());
+        for cut in [1, 23, 39] {
+            assert_eq!(
+                run_with_snapshot(&q, &events, cut),
+                expected,
+                "{window}, cut at {cut}"
+            );
+        }
+    }
+    let snap = job("SELECT v FROM s").snapshot().unwrap();
+    assert!(matches!(
+        job("SELECT w FROM s").restore(&snap),
+        Err(EngineError::Snapshot(_))
+    ));
+    assert!(matches!(
+        job("SELECT w FROM s").restore(b"garbage"),
+        Err(EngineError::Snapshot(_))
+    ));
 }
 
 #[test]
 fn unsupported_constructs_report_where() {
-    let err = Job::compile(
-        "SELECT COUNT(*) FROM s\nGROUP BY SlidingWindow(second, 5)",
-        JobOptions::default(),
-    )
-    .err()
-    .unwrap();
-    match err {
-        EngineError::Unsupported { line, column, message } => {
-            assert_eq!((line, column), (2, 10), "{message}");
+    let q = "SELECT v,\n  udf.double(v) AS d FROM s";
+    match Job::compile(q, JobOptions::default()) {
+        Err(EngineError::Unsupported {
+            line,
+            column,
+            message,
+        }) => {
+            assert_eq!((line, column), (2, 3), "{message}");
+            assert!(message.contains("udf.double"), "{message}");
         }
-        other => panic!("{other}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("UDFs are not run yet"),
     }
-    assert!(matches!(Job::compile("SELEC x", JobOptions::default()), Err(EngineError::Sql(_))));
+    assert!(matches!(
+        Job::compile("SELEC x", JobOptions::default()),
+        Err(EngineError::Sql(_))
+    ));
 }
 
 #[test]
 fn job_is_send() {
     fn is_send<T: Send>() {}
     is_send::<Job>();
+}
+
+#[test]
+fn fields_are_found_in_any_case_and_events_may_change_shape() {
+    let mut j = job("SELECT Temp, dev.Name AS name FROM s TIMESTAMP BY t WHERE temp > 0");
+    push(&mut j, 1.0, r#""temp":5,"extra":[1,2],"dev":{"name":"a"}"#);
+    push(&mut j, 2.0, r#""dev":{"NAME":"b"},"TEMP":6"#);
+    push(&mut j, 3.0, r#""temp":7"#);
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"Temp":5,"name":"a"}"#,
+            r#"{"Temp":6,"name":"b"}"#,
+            r#"{"Temp":7,"name":null}"#
+        ]
+    );
+}
+
+#[test]
+fn more_scalar_functions() {
+    let q = "SELECT LEFT(k, 2) AS l, RIGHT(k, 2) AS r, TRIM('  x ') AS t, REPLACE(k, 'b', 'B') AS rep,
+                    CHARINDEX('c', k) AS ci, CONCAT_WS('-', 'a', NULL, 'b') AS cw, REVERSE(k) AS rev,
+                    POWER(2, 10) AS p, SQRT(16) AS sq, SIGN(-5) AS sg, GetType(k) AS ty,
+                    GetArrayLength(arr) AS n, GetArrayElement(arr, 1) AS second,
+                    GetRecordPropertyValue(rec, 'a.b') AS deep,
+                    DATETIMEFROMPARTS(2024, 2, 29, 1, 2, 3, 4) AS dt, STUFF('abcdef', 2, 3, 'XY') AS st,
+                    TRANSLATE('2*[3+4]', '[]', '()') AS tr, UNICODE('A') AS u, NCHAR(66) AS nc,
+                    CONCAT('[', SPACE(2), ']') AS sp, DATENAME(month, '2024-03-05') AS mon,
+                    DATENAME(weekday, '2024-03-05') AS wd
+             FROM s TIMESTAMP BY t";
+    let mut j = job(q);
+    push(
+        &mut j,
+        1.0,
+        r#""k":"abcd","arr":[10,20],"rec":{"a":{"b":true}}"#,
+    );
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"l":"ab","r":"cd","t":"x","rep":"aBcd","ci":3,"cw":"a-b","rev":"dcba","p":1024.0,"sq":4.0,"sg":-1,"ty":"nvarchar(max)","n":2,"second":20,"deep":true,"dt":"2024-02-29T01:02:03.0040000Z","st":"aXYef","tr":"2*(3+4)","u":65,"nc":"B","sp":"[  ]","mon":"March","wd":"Tuesday"}"#
+        ]
+    );
+}
+
+#[test]
+fn sliding_window_outputs_when_an_event_enters_or_leaves() {
+    let mut j = job(
+        "SELECT System.Timestamp() AS w, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY SlidingWindow(second, 5)",
+    );
+    for s in [34.0, 38.0, 42.0] {
+        push(&mut j, s, "");
+    }
+    let expected: Vec<String> = [(34.0, 1), (38.0, 2), (39.0, 1), (42.0, 2), (43.0, 1)]
+        .iter()
+        .map(|(s, n)| format!(r#"{{"w":"{}","n":{n}}}"#, ts(*s)))
+        .collect();
+    assert_eq!(finish(&mut j), expected);
+}
+
+#[test]
+fn sliding_window_emits_on_watermark_per_key() {
+    let mut j =
+        job("SELECT k, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY k, SlidingWindow(second, 10)");
+    push(&mut j, 1.0, r#""k":"b""#);
+    push(&mut j, 1.0, r#""k":"a""#);
+    assert_eq!(
+        drain(&mut j),
+        vec![r#"{"k":"a","n":1}"#, r#"{"k":"b","n":1}"#]
+    );
+    push(&mut j, 5.0, r#""k":"a""#);
+    assert_eq!(drain(&mut j), vec![r#"{"k":"a","n":2}"#]);
+    push(&mut j, 30.0, r#""k":"a""#);
+    // a's first event leaves at 11 (one left), its second at 15 (empty: no row);
+    // b becomes empty at 11 (no row); a's third event enters at 30.
+    assert_eq!(
+        drain(&mut j),
+        vec![r#"{"k":"a","n":1}"#, r#"{"k":"a","n":1}"#]
+    );
+}
+
+#[test]
+fn session_window_closes_on_timeout_and_at_max_duration_checks() {
+    let mut j = job(
+        "SELECT System.Timestamp() AS w, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY SessionWindow(second, 5, 20)",
+    );
+    let mut times = vec![1.0, 3.0, 7.0];
+    times.extend((0..9).map(|i| 30.0 + 4.0 * i as f64)); // 30, 34, ..., 62
+    for s in times {
+        push(&mut j, s, "");
+    }
+    let expected: Vec<String> = [(12.0, 3), (60.0, 8), (67.0, 1)]
+        .iter()
+        .map(|(s, n)| format!(r#"{{"w":"{}","n":{n}}}"#, ts(*s)))
+        .collect();
+    assert_eq!(finish(&mut j), expected);
+}
+
+#[test]
+fn session_window_partitioned_by_key() {
+    let q = "SELECT k, System.Timestamp() AS w, COUNT(*) AS n FROM s TIMESTAMP BY t \
+             GROUP BY k, SessionWindow(second, 5, 20) OVER (PARTITION BY k)";
+    let mut j = job(q);
+    for (s, k) in [(1.0, "a"), (2.0, "b"), (3.0, "a"), (9.0, "b")] {
+        push(&mut j, s, &format!(r#""k":"{k}""#));
+    }
+    let expected: Vec<String> = [("b", 7.0), ("a", 8.0), ("b", 14.0)]
+        .iter()
+        .zip([1, 2, 1])
+        .map(|((k, s), n)| format!(r#"{{"k":"{k}","w":"{}","n":{n}}}"#, ts(*s)))
+        .collect();
+    assert_eq!(finish(&mut j), expected);
+}
+
+#[test]
+fn session_window_without_partition_is_shared_by_all_keys() {
+    let mut j = job(
+        "SELECT k, COUNT(*) AS n FROM s TIMESTAMP BY t GROUP BY k, SessionWindow(second, 5, 60)",
+    );
+    for (s, k) in [(1.0, "a"), (4.0, "b"), (8.0, "a")] {
+        push(&mut j, s, &format!(r#""k":"{k}""#));
+    }
+    push(&mut j, 12.9, r#""k":"c""#);
+    assert!(
+        drain(&mut j).is_empty(),
+        "the session is still open at 12.9"
+    );
+    push(&mut j, 30.0, r#""k":"c""#);
+    assert_eq!(
+        drain(&mut j),
+        vec![
+            r#"{"k":"a","n":2}"#,
+            r#"{"k":"b","n":1}"#,
+            r#"{"k":"c","n":1}"#
+        ]
+    );
+}
+
+#[test]
+fn cross_and_outer_apply_expand_arrays_and_records() {
+    let q = "SELECT s.id, e.ArrayIndex AS i, e.ArrayValue.v AS v INTO a FROM s TIMESTAMP BY t \
+             CROSS APPLY GetArrayElements(s.items) AS e WHERE e.ArrayValue.v > 1
+             SELECT id, p.PropertyName AS name, p.PropertyValue AS value INTO b FROM s TIMESTAMP BY t \
+             OUTER APPLY GetRecordProperties(s.props) AS p";
+    let mut j = job(q);
+    push(
+        &mut j,
+        1.0,
+        r#""id":1,"items":[{"v":1},{"v":2},{"v":3}],"props":{"x":1,"y":"z"}"#,
+    );
+    push(&mut j, 2.0, r#""id":2,"items":[]"#);
+    j.finish();
+    let mut out = Vec::new();
+    j.drain_output(&mut out);
+    let rows: Vec<(usize, String)> = out
+        .iter()
+        .map(|r| (r.output, r.row.to_json().to_string()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (0, r#"{"id":1,"i":1,"v":2}"#.to_string()),
+            (0, r#"{"id":1,"i":2,"v":3}"#.to_string()),
+            (1, r#"{"id":1,"name":"x","value":1}"#.to_string()),
+            (1, r#"{"id":1,"name":"y","value":"z"}"#.to_string()),
+            (1, r#"{"id":2,"name":null,"value":null}"#.to_string()),
+        ]
+    );
+}
+
+fn push_to(job: &mut Job, input: &str, secs: f64, fields: &str) {
+    let i = job.input_index(input).unwrap();
+    let json = format!(r#"{{"t":"{}",{fields}}}"#, ts(secs));
+    job.push_json(i, 0, 0, Arrival::At(at(secs)), json.as_bytes())
+        .unwrap();
+}
+
+fn join_events(j: &mut Job) {
+    push_to(j, "orders", 1.0, r#""id":1"#);
+    push_to(j, "orders", 2.0, r#""id":2"#);
+    push_to(j, "payments", 2.0, r#""id":3,"amount":30"#);
+    push_to(j, "orders", 3.0, r#""id":3"#);
+    push_to(j, "payments", 5.0, r#""id":1,"amount":10"#);
+    push_to(j, "payments", 20.0, r#""id":2,"amount":20"#);
+}
+
+#[test]
+fn inner_join_matches_within_the_datediff_bound() {
+    let mut j = job(
+        "SELECT o.id, p.amount, DATEDIFF(second, o, p) AS gap, System.Timestamp() AS at \
+         FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+         ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10",
+    );
+    join_events(&mut j);
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(
+            r#"{{"id":1,"amount":10,"gap":4,"at":"{}"}}"#,
+            ts(5.0)
+        )]
+    );
+}
+
+#[test]
+fn left_outer_join_emits_unmatched_rows_once_the_bound_passes() {
+    let mut j = job(
+        "SELECT o.id, p.amount FROM orders o TIMESTAMP BY t LEFT OUTER JOIN payments p TIMESTAMP BY t \
+         ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10",
+    );
+    push_to(&mut j, "orders", 1.0, r#""id":1"#);
+    push_to(&mut j, "payments", 5.0, r#""id":1,"amount":10"#);
+    push_to(&mut j, "orders", 6.0, r#""id":2"#);
+    assert_eq!(
+        drain(&mut j),
+        vec![r#"{"id":1,"amount":10}"#],
+        "the watermark is 5"
+    );
+    push_to(&mut j, "orders", 16.0, r#""id":3"#);
+    push_to(&mut j, "payments", 16.0, r#""id":9,"amount":1"#);
+    assert!(
+        drain(&mut j).is_empty(),
+        "order 2 may still be paid until 17"
+    );
+    push_to(&mut j, "orders", 18.0, r#""id":4"#);
+    push_to(&mut j, "payments", 18.0, r#""id":9,"amount":1"#);
+    assert_eq!(drain(&mut j), vec![r#"{"id":2,"amount":null}"#]);
+    let mut j = job(
+        "SELECT o.id FROM orders o TIMESTAMP BY t LEFT OUTER JOIN payments p TIMESTAMP BY t \
+         ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10 WHERE p.id IS NULL",
+    );
+    join_events(&mut j);
+    assert_eq!(finish(&mut j), vec![r#"{"id":2}"#, r#"{"id":3}"#]);
+}
+
+#[test]
+fn statistical_aggregates_and_collect() {
+    let mut j = job(
+        "SELECT VAR(x) AS v, VARP(x) AS vp, STDEV(x) AS sd, STDEVP(x) AS sdp, Collect(x) AS xs \
+         FROM s TIMESTAMP BY t GROUP BY TumblingWindow(minute, 1)",
+    );
+    for (s, x) in [
+        (1.0, 2),
+        (2.0, 4),
+        (3.0, 4),
+        (4.0, 4),
+        (5.0, 5),
+        (6.0, 5),
+        (7.0, 7),
+        (8.0, 9),
+    ] {
+        push(&mut j, s, &format!(r#""x":{x}"#));
+    }
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"v":4.571428571428571,"vp":4.0,"sd":2.138089935299395,"sdp":2.0,"xs":[2,4,4,4,5,5,7,9]}"#
+        ]
+    );
+}
+
+#[test]
+fn lag_last_and_isfirst_see_earlier_events_per_partition() {
+    let q = "SELECT k, v, LAG(v) OVER (PARTITION BY k LIMIT DURATION(second, 10)) AS prev,
+                    LAG(v, 2, -1) OVER (PARTITION BY k LIMIT DURATION(minute, 1)) AS prev2,
+                    LAST(v) OVER (PARTITION BY k LIMIT DURATION(minute, 1) WHEN v > 2) AS big,
+                    ISFIRST(second, 10) OVER (PARTITION BY k) AS first
+             FROM s TIMESTAMP BY t WHERE LAG(k) OVER (LIMIT DURATION(hour, 1)) IS NOT NULL OR v = 1";
+    let mut j = job(q);
+    for (s, k, v) in [
+        (1.0, "a", 1),
+        (2.0, "a", 3),
+        (3.0, "b", 5),
+        (4.0, "a", 2),
+        (15.0, "a", 4),
+    ] {
+        push(&mut j, s, &format!(r#""k":"{k}","v":{v}"#));
+    }
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"k":"a","v":1,"prev":null,"prev2":-1,"big":null,"first":1}"#,
+            r#"{"k":"a","v":3,"prev":1,"prev2":-1,"big":3,"first":0}"#,
+            r#"{"k":"b","v":5,"prev":null,"prev2":-1,"big":5,"first":1}"#,
+            r#"{"k":"a","v":2,"prev":3,"prev2":1,"big":3,"first":0}"#,
+            r#"{"k":"a","v":4,"prev":null,"prev2":3,"big":4,"first":1}"#,
+        ]
+    );
+}
+
+#[test]
+fn create_table_converts_declared_columns_and_rejects_bad_rows() {
+    let q = "CREATE TABLE s (v bigint, t datetime, f float);
+             SELECT v, f, v + 1 AS next FROM s TIMESTAMP BY t";
+    let mut j = job(q);
+    push(&mut j, 1.0, r#""v":"41","f":2"#);
+    let err = j.push_json(
+        0,
+        0,
+        0,
+        Arrival::At(at(2.0)),
+        format!(r#"{{"t":"{}","v":"x"}}"#, ts(2.0)).as_bytes(),
+    );
+    assert!(err.unwrap_err().to_string().contains("column 'v'"));
+    assert_eq!(finish(&mut j), vec![r#"{"v":41,"f":2.0,"next":42}"#]);
+    assert_eq!(j.metrics().errors, 1);
+}
+
+#[test]
+fn the_source_alias_alone_is_the_whole_event() {
+    let mut j = job(
+        "SELECT p.PropertyName AS name, p.PropertyValue AS value FROM s TIMESTAMP BY t \
+         CROSS APPLY GetRecordProperties(s) AS p WHERE p.PropertyName <> 't'",
+    );
+    push(&mut j, 1.0, r#""a":1,"b":"x""#);
+    assert_eq!(
+        finish(&mut j),
+        vec![r#"{"name":"a","value":1}"#, r#"{"name":"b","value":"x"}"#]
+    );
+}
+
+#[test]
+fn union_of_grouped_branches_is_ordered_by_window_end() {
+    let q = "SELECT 'a' AS src, COUNT(*) AS n, System.Timestamp() AS w FROM a TIMESTAMP BY t GROUP BY TumblingWindow(second, 5) \
+             UNION SELECT 'b' AS src, COUNT(*) AS n, System.Timestamp() AS w FROM b TIMESTAMP BY t GROUP BY TumblingWindow(second, 5)";
+    let mut j = job(q);
+    for (input, secs) in [
+        ("a", 1.0),
+        ("b", 2.0),
+        ("a", 6.0),
+        ("b", 7.0),
+        ("a", 12.0),
+        ("b", 12.0),
+    ] {
+        push_to(&mut j, input, secs, r#""x":1"#);
+    }
+    let rows = drain(&mut j);
+    let srcs: Vec<String> = rows.iter().map(|r| r[7..10].to_string()).collect();
+    assert_eq!(srcs, ["\"a\"", "\"b\"", "\"a\"", "\"b\""], "{rows:?}");
+}
+
+#[test]
+fn documented_query_shapes_run() {
+    let q = "SELECT TollId, System.Timestamp() AS WindowEnd, COUNT(*) AS Count
+             INTO TollCounts
+             FROM EntryStream TIMESTAMP BY DATEADD(millisecond, ms, '1970-01-01T00:00:00Z')
+             GROUP BY TUMBLINGWINDOW(Duration(minute, 3), Offset(second, 1)), TollId";
+    let mut j = job(q);
+    assert_eq!(j.outputs(), ["TollCounts"]);
+    assert_eq!(j.input_index("entrystream"), Some(0));
+    for (secs, toll) in [(0.5, 2), (10.0, 1), (180.0, 1), (181.0, 1), (182.0, 2)] {
+        let ms = (at(secs) / 10_000) as f64;
+        let json = format!(r#"{{"ms":{ms},"TollId":{toll}}}"#);
+        j.push_json(0, 0, 0, Arrival::At(at(secs)), json.as_bytes())
+            .unwrap();
+    }
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            format!(r#"{{"TollId":2,"WindowEnd":"{}","Count":1}}"#, ts(1.0)),
+            format!(r#"{{"TollId":1,"WindowEnd":"{}","Count":3}}"#, ts(181.0)),
+            format!(r#"{{"TollId":2,"WindowEnd":"{}","Count":1}}"#, ts(361.0)),
+        ]
+    );
+}
+
+#[test]
+fn join_of_an_input_with_a_windowed_step() {
+    // Nexmark q7: the bids with the highest price of each 10-second window.
+    let q = "WITH maxprice AS (
+               SELECT MAX(price) AS maxprice FROM bid TIMESTAMP BY t GROUP BY TumblingWindow(second, 10)
+             )
+             SELECT B.auction, B.price INTO output
+             FROM bid B TIMESTAMP BY t
+             JOIN maxprice M ON B.price = M.maxprice AND DATEDIFF(millisecond, B, M) BETWEEN 0 AND 9999";
+    let mut j = job(q);
+    for (s, a, p) in [
+        (1.0, 1, 5),
+        (2.0, 2, 9),
+        (3.0, 3, 9),
+        (9.0, 4, 2),
+        (11.0, 5, 9),
+        (12.0, 6, 3),
+    ] {
+        push(&mut j, s, &format!(r#""auction":{a},"price":{p}"#));
+    }
+    assert_eq!(
+        drain(&mut j),
+        vec![r#"{"auction":2,"price":9}"#, r#"{"auction":3,"price":9}"#]
+    );
+    assert_eq!(finish(&mut j), vec![r#"{"auction":5,"price":9}"#]);
+}
+
+#[test]
+fn join_of_two_steps_at_the_same_instant() {
+    // Nexmark q5: the auctions with the most bids per hopping window.
+    let q = "WITH counts AS (
+               SELECT auction, COUNT(*) AS num FROM bid TIMESTAMP BY t GROUP BY auction, HoppingWindow(second, 10, 5)
+             ),
+             maxes AS (SELECT MAX(num) AS maxn FROM counts GROUP BY TumblingWindow(second, 5))
+             SELECT C.auction, C.num, System.Timestamp() AS w INTO output
+             FROM counts C JOIN maxes M ON DATEDIFF(second, C, M) BETWEEN 0 AND 0
+             WHERE C.num >= M.maxn";
+    let mut j = job(q);
+    for (s, a) in [(1.0, 1), (2.0, 2), (3.0, 2), (6.0, 1), (7.0, 1)] {
+        push(&mut j, s, &format!(r#""auction":{a}"#));
+    }
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            format!(r#"{{"auction":2,"num":2,"w":"{}"}}"#, ts(5.0)),
+            format!(r#"{{"auction":1,"num":3,"w":"{}"}}"#, ts(10.0)),
+            format!(r#"{{"auction":1,"num":2,"w":"{}"}}"#, ts(15.0)),
+        ]
+    );
+}
+
+#[test]
+fn ordered_aggregates_topone_collecttop_and_percentiles() {
+    let q = "SELECT TopOne() OVER (ORDER BY v DESC) AS top, CollectTop(2) OVER (ORDER BY v ASC) AS low2,
+                    PERCENTILE_CONT(0.5) OVER (ORDER BY v) AS median, PERCENTILE_DISC(0.5) OVER (ORDER BY v) AS disc
+             FROM s TIMESTAMP BY t GROUP BY TumblingWindow(minute, 1)";
+    let mut j = job(q);
+    for (s, id, v) in [(1.0, 1, 5), (2.0, 2, 9), (3.0, 3, 1), (4.0, 4, 9)] {
+        push(&mut j, s, &format!(r#""id":{id},"v":{v}"#));
+    }
+    let rows = finish(&mut j);
+    assert_eq!(rows.len(), 1);
+    let row: serde_json::Value = serde_json::from_str(&rows[0]).unwrap();
+    assert_eq!(row["top"]["id"], 2, "{row}");
+    assert_eq!(row["low2"][0]["rank"], 1);
+    assert_eq!(row["low2"][0]["value"]["id"], 3);
+    assert_eq!(row["low2"][1]["value"]["id"], 1);
+    assert_eq!(row["median"], 7.0);
+    assert_eq!(row["disc"], 5);
+}
+
+#[test]
+fn geofencing_with_points_and_polygons() {
+    let q = "SELECT id, ROUND(ST_DISTANCE(CreatePoint(lat, lon), CreatePoint(47.6, -122.3)), 0) AS metres,
+                    ST_WITHIN(CreatePoint(lat, lon),
+                              CreatePolygon(CreatePoint(47.0, -123.0), CreatePoint(47.0, -122.0),
+                                            CreatePoint(48.0, -122.0), CreatePoint(48.0, -123.0),
+                                            CreatePoint(47.0, -123.0))) AS inside
+             FROM s TIMESTAMP BY t";
+    let mut j = job(q);
+    push(&mut j, 1.0, r#""id":1,"lat":47.6,"lon":-122.3"#);
+    push(&mut j, 2.0, r#""id":2,"lat":47.61,"lon":-122.3"#);
+    push(&mut j, 3.0, r#""id":3,"lat":49.0,"lon":-122.3"#);
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"id":1,"metres":0.0,"inside":1}"#,
+            r#"{"id":2,"metres":1112.0,"inside":1}"#,
+            r#"{"id":3,"metres":155673.0,"inside":0}"#,
+        ]
+    );
+}
+
+#[test]
+fn bulk_events_at_a_window_end_are_all_counted() {
+    let mut j = job(COUNT_5S);
+    let n = eddy_engine::job::FLUSH_EVERY as usize + 100;
+    for _ in 0..n {
+        push(&mut j, 5.0, "");
+    }
+    push(&mut j, 6.0, "");
+    assert_eq!(
+        drain(&mut j),
+        vec![format!(r#"{{"w":"{}","n":{n}}}"#, ts(5.0))]
+    );
+}
+
+#[test]
+fn an_event_at_an_already_emitted_instant_is_out_of_order() {
+    let mut j = job(COUNT_5S);
+    push(&mut j, 5.0, "");
+    assert_eq!(
+        drain(&mut j),
+        vec![format!(r#"{{"w":"{}","n":1}}"#, ts(5.0))]
+    );
+    push(&mut j, 5.0, "");
+    let m = j.metrics();
+    assert_eq!((m.out_of_order_events, m.adjusted_events), (1, 1));
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"w":"{}","n":1}}"#, ts(10.0))]
+    );
+}
+
+#[test]
+fn substreams_keep_a_watermark_per_key() {
+    let options = JobOptions {
+        late_arrival_tolerance: None,
+        ..JobOptions::default()
+    };
+    let q = "SELECT k, COUNT(*) AS n, System.Timestamp() AS w FROM s TIMESTAMP BY t OVER k \
+             GROUP BY k, TumblingWindow(second, 5)";
+    let mut j = Job::compile(q, options).unwrap();
+    for (secs, k) in [
+        (101.0, "a"),
+        (1.0, "b"),
+        (102.0, "a"),
+        (2.0, "b"),
+        (106.0, "a"),
+    ] {
+        push_at(&mut j, 0, secs, 100.0, &format!(r#""k":"{k}""#));
+    }
+    assert_eq!(
+        drain(&mut j),
+        vec![format!(r#"{{"k":"a","n":2,"w":"{}"}}"#, ts(105.0))]
+    );
+    push_at(&mut j, 0, 7.0, 101.0, r#""k":"b""#);
+    assert_eq!(
+        drain(&mut j),
+        vec![format!(r#"{{"k":"b","n":2,"w":"{}"}}"#, ts(5.0))]
+    );
+    assert_eq!(j.metrics().out_of_order_events, 0);
+    push_at(&mut j, 0, 0.5, 102.0, r#""k":"b""#);
+    assert_eq!(
+        j.metrics().out_of_order_events,
+        1,
+        "behind b's own watermark"
+    );
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            format!(r#"{{"k":"b","n":2,"w":"{}"}}"#, ts(10.0)),
+            format!(r#"{{"k":"a","n":1,"w":"{}"}}"#, ts(110.0)),
+        ]
+    );
+    let snap = j.snapshot().unwrap();
+    let mut again = Job::compile(
+        q,
+        JobOptions {
+            late_arrival_tolerance: None,
+            ..JobOptions::default()
+        },
+    )
+    .unwrap();
+    again.restore(&snap).unwrap();
+    assert!(matches!(
+        Job::compile(
+            "WITH x AS (SELECT k FROM s TIMESTAMP BY t OVER k) SELECT k FROM x",
+            JobOptions::default()
+        ),
+        Err(EngineError::Unsupported { .. })
+    ));
 }

@@ -23,6 +23,10 @@ pub const MAX_BATCH_BYTES: usize = 16 << 20;
 const MAGIC: u8 = 1;
 /// The CRC starts after base offset, length and itself, so offsets can be assigned after encoding.
 const CRC_START: usize = 16;
+// The header layout above: base offset, length, crc, magic/attributes/reserved, count, 2 timestamps.
+const _: () = assert!(HEADER_LEN == 8 + 4 + 4 + 4 + 4 + 8 + 8 && CRC_START == 8 + 4 + 4);
+// Lengths are stored as u32.
+const _: () = assert!(MAX_BATCH_BYTES <= u32::MAX as usize);
 
 /// A batch read back whole, for layers (Kafka) that serve batches rather than records.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -189,8 +189,9 @@ impl Partition {
         Ok(())
     }
 
-    /// Where a read from `from` should start, or `None` at the end; `OffsetOutOfRange` outside.
-    fn plan(&self, from: u64) -> Result<Option<ReadPlan>, LogError> {
+    /// Where a read from `from` should start and whether that is the active segment, or `None`
+    /// at the end; `OffsetOutOfRange` outside the partition.
+    fn plan(&self, from: u64) -> Result<Option<(ReadPlan, bool)>, LogError> {
         let st = self.state.lock();
         let (start, end) = (st.start_offset(), st.end_offset());
         if from < start || from > end {
@@ -209,10 +210,15 @@ impl Partition {
             i += 1;
         }
         let seg = &st.segments[i];
-        Ok(Some(seg.plan(from.max(seg.base_offset))))
+        Ok(Some((
+            seg.plan(from.max(seg.base_offset)),
+            i + 1 == st.segments.len(),
+        )))
     }
 
     /// Feeds `f` every batch holding offsets >= `from`, across segments, until it returns false.
+    /// Stops at the end offset seen when it reaches the active segment, so a reader never chases
+    /// a writer forever.
     pub fn scan(
         &self,
         from: u64,
@@ -221,8 +227,8 @@ impl Partition {
         let mut next = from;
         let mut first = true;
         loop {
-            let plan = match self.plan(next) {
-                Ok(Some(plan)) => plan,
+            let (plan, active) = match self.plan(next) {
+                Ok(Some(found)) => found,
                 Ok(None) => return Ok(()),
                 // Retention overtook a read that already returned data: stop there.
                 Err(_) if !first => return Ok(()),
@@ -234,7 +240,7 @@ impl Partition {
                 more = f(h, b)?;
                 Ok(more)
             })?;
-            if !more || plan.next_offset <= next {
+            if !more || active || plan.next_offset <= next {
                 return Ok(());
             }
             next = plan.next_offset;

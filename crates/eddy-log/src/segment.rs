@@ -22,6 +22,8 @@ const INDEX_ENTRY_LEN: usize = 24;
 /// one small syscall; each further one doubles, up to the max, so long scans cost few syscalls.
 const FIRST_READ_BYTES: usize = 2 * INDEX_INTERVAL_BYTES as usize;
 const MAX_READ_BYTES: usize = 256 << 10;
+// A lookup lands at most one interval before its batch; the first read should reach the batch.
+const _: () = assert!(FIRST_READ_BYTES >= INDEX_INTERVAL_BYTES as usize + HEADER_LEN);
 
 /// File name of the segment starting at `base_offset`; zero-padded so names sort by offset.
 pub(crate) fn log_file_name(base_offset: u64) -> String {

@@ -664,3 +664,29 @@ fn damaged_closed_segment_is_cut_and_reads_skip_the_gap() {
         "a read inside the gap resumes after it"
     );
 }
+
+#[test]
+fn readers_following_a_writer_see_only_whole_batches_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::open(dir.path(), small_segments()).unwrap());
+    log.create_stream("s", 1).unwrap();
+    let writer = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || fill(&log, "s", 0, 3000))
+    };
+    let mut next = 0;
+    loop {
+        // Checked before reading: once the writer is done, an empty read means the true end.
+        let finished = writer.is_finished();
+        let got = log.read("s", 0, next, 50).unwrap();
+        if got.is_empty() && finished {
+            break;
+        }
+        for r in got {
+            check(&r, next);
+            next += 1;
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!(next, 3000);
+}

@@ -88,7 +88,7 @@ pub enum OutputTarget {
         /// Table name (case-insensitive).
         name: String,
     },
-    /// A log stream, one record per row (at-least-once, rows carry their sequence number).
+    /// A log stream, one record per row (exactly-once for one writer, via `eddy-seq` headers).
     Stream {
         /// Stream name; created with the default partition count if missing.
         name: String,
@@ -139,7 +139,9 @@ fn seconds_to_ticks(seconds: f64) -> i64 {
 pub(crate) fn validate_name(kind: &str, name: &str) -> Result<(), ServerError> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
         && !name.starts_with('.');
     if ok {
         Ok(())
@@ -179,8 +181,10 @@ mod tests {
     fn unknown_fields_and_bad_values_are_rejected() {
         assert!(serde_json::from_str::<JobSpec>(r#"{"name":"j","query":"q","late":1}"#).is_err());
         assert!(
-            serde_json::from_str::<JobSpec>(r#"{"name":"j","query":"q","out_of_order_action":"keep"}"#)
-                .is_err()
+            serde_json::from_str::<JobSpec>(
+                r#"{"name":"j","query":"q","out_of_order_action":"keep"}"#
+            )
+            .is_err()
         );
         let mut spec: JobSpec = serde_json::from_str(r#"{"name":"j","query":"q"}"#).unwrap();
         spec.late_arrival_tolerance_s = -2.0;

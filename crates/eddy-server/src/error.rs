@@ -1,8 +1,8 @@
 //! The server's errors, and how each one answers over HTTP.
 
 use axum::http::StatusCode;
-use eddy_log::LogError;
 use axum::response::{IntoResponse, Response};
+use eddy_log::LogError;
 use serde_json::json;
 
 /// Everything the server can fail with; each variant maps to one HTTP status.
@@ -61,18 +61,24 @@ pub enum ServerError {
 impl ServerError {
     /// Shorthand for an [`ServerError::Io`] with context.
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> ServerError {
-        ServerError::Io { context: context.into(), source }
+        ServerError::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            ServerError::Invalid(_) | ServerError::Body(_) | ServerError::Query { .. } | ServerError::Engine(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ServerError::Invalid(_)
+            | ServerError::Body(_)
+            | ServerError::Query { .. }
+            | ServerError::Engine(_) => StatusCode::BAD_REQUEST,
             ServerError::StreamConflict { .. } | ServerError::JobExists(_) => StatusCode::CONFLICT,
             ServerError::JobNotFound(_) => StatusCode::NOT_FOUND,
             ServerError::Log(e) => match e {
-                LogError::InvalidName { .. } | LogError::InvalidPartitions(_) => StatusCode::BAD_REQUEST,
+                LogError::InvalidName { .. } | LogError::InvalidPartitions(_) => {
+                    StatusCode::BAD_REQUEST
+                }
                 LogError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 LogError::StreamExists(_) => StatusCode::CONFLICT,
                 LogError::UnknownStream(_) => StatusCode::NOT_FOUND,
@@ -93,7 +99,10 @@ impl IntoResponse for ServerError {
         }
         let body = match &self {
             ServerError::Body(e) => json!({ "error": self.to_string(), "line": e.line }),
-            ServerError::Query { diagnostic, rendered } => json!({
+            ServerError::Query {
+                diagnostic,
+                rendered,
+            } => json!({
                 "error": diagnostic.message,
                 "line": diagnostic.line,
                 "column": diagnostic.column,

@@ -31,7 +31,9 @@ pub(crate) fn append_events(
     };
     let partitions = info.partitions.len() as u32;
     if partitions == 0 {
-        return Err(ServerError::Invalid(format!("stream {stream} has no partitions")));
+        return Err(ServerError::Invalid(format!(
+            "stream {stream} has no partitions"
+        )));
     }
     let base = round_robin.fetch_add(events.len() as u64, Ordering::Relaxed);
     let now_ms = crate::jobs::now_ms();
@@ -60,8 +62,14 @@ pub(crate) fn append_events(
 /// The partition key of an event: a string field's text, any other value's JSON text.
 /// The field name matches case-insensitively, as ASA column names do.
 fn key_of(event: &[u8], field: &str) -> Option<Vec<u8>> {
-    let serde_json::Value::Object(map) = serde_json::from_slice(event).ok()? else { return None };
-    let value = map.get(field).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(field)).map(|(_, v)| v))?;
+    let serde_json::Value::Object(map) = serde_json::from_slice(event).ok()? else {
+        return None;
+    };
+    let value = map.get(field).or_else(|| {
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(field))
+            .map(|(_, v)| v)
+    })?;
     Some(match value {
         serde_json::Value::String(s) => s.as_bytes().to_vec(),
         other => other.to_string().into_bytes(),
@@ -74,7 +82,10 @@ mod tests {
 
     #[test]
     fn key_is_the_field_text_in_any_case() {
-        assert_eq!(key_of(br#"{"Sensor":"a1","n":1}"#, "sensor"), Some(b"a1".to_vec()));
+        assert_eq!(
+            key_of(br#"{"Sensor":"a1","n":1}"#, "sensor"),
+            Some(b"a1".to_vec())
+        );
         assert_eq!(key_of(br#"{"n":12}"#, "n"), Some(b"12".to_vec()));
         assert_eq!(key_of(br#"{"n":12}"#, "missing"), None);
     }

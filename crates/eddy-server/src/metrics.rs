@@ -6,7 +6,10 @@ use std::fmt::Write;
 
 use parking_lot::Mutex;
 
-use crate::jobs::{JobState, JobView};
+use crate::jobs::{JobState, JobView, MetricsView};
+
+/// (metric name suffix, help text, how to read it from a job's counters).
+type JobCounter = (&'static str, &'static str, fn(&MetricsView) -> u64);
 
 /// Seconds of history behind a stream's events/s rate.
 const RATE_WINDOW_S: i64 = 5;
@@ -46,15 +49,26 @@ impl Metrics {
     /// Events/s appended to `stream` over the last complete `RATE_WINDOW_S` seconds.
     pub fn rate(&self, stream: &str, now_ms: i64) -> f64 {
         let streams = self.streams.lock();
-        let Some(counters) = streams.get(&stream.to_lowercase()) else { return 0.0 };
+        let Some(counters) = streams.get(&stream.to_lowercase()) else {
+            return 0.0;
+        };
         let now = now_ms.div_euclid(1000);
-        let events: u64 = counters.recent.iter().filter(|(s, _)| (now - RATE_WINDOW_S..now).contains(s)).map(|(_, n)| n).sum();
+        let events: u64 = counters
+            .recent
+            .iter()
+            .filter(|(s, _)| (now - RATE_WINDOW_S..now).contains(s))
+            .map(|(_, n)| n)
+            .sum();
         events as f64 / RATE_WINDOW_S as f64
     }
 
     /// Counts one answered HTTP request.
     pub fn record_http(&self, method: &str, route: &str, status: u16) {
-        *self.http.lock().entry((method.to_string(), route.to_string(), status)).or_default() += 1;
+        *self
+            .http
+            .lock()
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
     }
 
     /// The Prometheus text exposition of every counter.
@@ -64,53 +78,137 @@ impl Metrics {
             let streams = self.streams.lock();
             let mut names: Vec<&String> = streams.keys().collect();
             names.sort();
-            header(&mut out, "eddy_stream_events_appended_total", "counter", "Events appended to a stream.");
+            header(
+                &mut out,
+                "eddy_stream_events_appended_total",
+                "counter",
+                "Events appended to a stream.",
+            );
             for name in &names {
-                let _ = writeln!(out, "eddy_stream_events_appended_total{{stream=\"{}\"}} {}", escape(name), streams[*name].events);
+                let _ = writeln!(
+                    out,
+                    "eddy_stream_events_appended_total{{stream=\"{}\"}} {}",
+                    escape(name),
+                    streams[*name].events
+                );
             }
-            header(&mut out, "eddy_stream_bytes_appended_total", "counter", "Event payload bytes appended to a stream.");
+            header(
+                &mut out,
+                "eddy_stream_bytes_appended_total",
+                "counter",
+                "Event payload bytes appended to a stream.",
+            );
             for name in &names {
-                let _ = writeln!(out, "eddy_stream_bytes_appended_total{{stream=\"{}\"}} {}", escape(name), streams[*name].bytes);
+                let _ = writeln!(
+                    out,
+                    "eddy_stream_bytes_appended_total{{stream=\"{}\"}} {}",
+                    escape(name),
+                    streams[*name].bytes
+                );
             }
         }
-        let job_counters: [(&str, &str, fn(&JobView) -> u64); 8] = [
-            ("input_events", "Events read by the job.", |j| j.status.metrics.input),
-            ("output_events", "Rows written by the job.", |j| j.status.metrics.output),
-            ("late_events", "Events beyond the late-arrival tolerance.", |j| j.status.metrics.late),
-            ("early_events", "Events more than 5 minutes ahead of arrival (dropped).", |j| j.status.metrics.early),
-            ("out_of_order_events", "Events beyond the out-of-order tolerance.", |j| j.status.metrics.out_of_order),
-            ("adjusted_events", "Events whose timestamp was adjusted.", |j| j.status.metrics.adjusted),
-            ("dropped_events", "Events dropped by a time policy.", |j| j.status.metrics.dropped),
-            ("errors", "Events that failed conversion or evaluation.", |j| j.status.metrics.errors),
+        let job_counters: [JobCounter; 8] = [
+            ("input_events", "Events read by the job.", |m| m.input),
+            ("output_events", "Rows written by the job.", |m| m.output),
+            (
+                "late_events",
+                "Events beyond the late-arrival tolerance.",
+                |m| m.late,
+            ),
+            (
+                "early_events",
+                "Events more than 5 minutes ahead of arrival (dropped).",
+                |m| m.early,
+            ),
+            (
+                "out_of_order_events",
+                "Events beyond the out-of-order tolerance.",
+                |m| m.out_of_order,
+            ),
+            (
+                "adjusted_events",
+                "Events whose timestamp was adjusted.",
+                |m| m.adjusted,
+            ),
+            ("dropped_events", "Events dropped by a time policy.", |m| {
+                m.dropped
+            }),
+            (
+                "errors",
+                "Events that failed conversion or evaluation.",
+                |m| m.errors,
+            ),
         ];
         for (name, help, get) in job_counters {
             let metric = format!("eddy_job_{name}_total");
             header(&mut out, &metric, "counter", help);
             for job in jobs {
-                let _ = writeln!(out, "{metric}{{job=\"{}\"}} {}", escape(&job.spec.name), get(job));
+                let _ = writeln!(
+                    out,
+                    "{metric}{{job=\"{}\"}} {}",
+                    escape(&job.spec.name),
+                    get(&job.status.metrics)
+                );
             }
         }
-        header(&mut out, "eddy_job_running", "gauge", "1 while the job runs, 0 once it failed or stopped.");
+        header(
+            &mut out,
+            "eddy_job_running",
+            "gauge",
+            "1 while the job runs, 0 once it failed or stopped.",
+        );
         for job in jobs {
             let running = u8::from(job.status.state == JobState::Running);
-            let _ = writeln!(out, "eddy_job_running{{job=\"{}\"}} {running}", escape(&job.spec.name));
+            let _ = writeln!(
+                out,
+                "eddy_job_running{{job=\"{}\"}} {running}",
+                escape(&job.spec.name)
+            );
         }
-        header(&mut out, "eddy_job_watermark_delay_seconds", "gauge", "Wall clock minus the job's watermark.");
+        header(
+            &mut out,
+            "eddy_job_watermark_delay_seconds",
+            "gauge",
+            "Wall clock minus the job's watermark.",
+        );
         for job in jobs {
             if let Some(watermark) = job.status.metrics.watermark {
                 let delay = (now_ticks - watermark) as f64 / 1e7;
-                let _ = writeln!(out, "eddy_job_watermark_delay_seconds{{job=\"{}\"}} {delay}", escape(&job.spec.name));
+                let _ = writeln!(
+                    out,
+                    "eddy_job_watermark_delay_seconds{{job=\"{}\"}} {delay}",
+                    escape(&job.spec.name)
+                );
             }
         }
-        header(&mut out, "eddy_job_input_lag_events", "gauge", "Records of an input stream the job has not read yet.");
+        header(
+            &mut out,
+            "eddy_job_input_lag_events",
+            "gauge",
+            "Records of an input stream the job has not read yet.",
+        );
         for job in jobs {
             for (stream, lag) in &job.status.lag {
-                let _ = writeln!(out, "eddy_job_input_lag_events{{job=\"{}\",stream=\"{}\"}} {lag}", escape(&job.spec.name), escape(stream));
+                let _ = writeln!(
+                    out,
+                    "eddy_job_input_lag_events{{job=\"{}\",stream=\"{}\"}} {lag}",
+                    escape(&job.spec.name),
+                    escape(stream)
+                );
             }
         }
-        header(&mut out, "eddy_http_requests_total", "counter", "HTTP requests answered.");
+        header(
+            &mut out,
+            "eddy_http_requests_total",
+            "counter",
+            "HTTP requests answered.",
+        );
         for ((method, route, status), n) in self.http.lock().iter() {
-            let _ = writeln!(out, "eddy_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}", escape(route));
+            let _ = writeln!(
+                out,
+                "eddy_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(route)
+            );
         }
         out
     }
@@ -122,7 +220,10 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// Label values escape `\`, `"` and newlines.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -138,6 +239,9 @@ mod tests {
         assert_eq!(metrics.rate("s", 15_200), 20.0);
         assert_eq!(metrics.rate("s", 30_000), 0.0);
         let text = metrics.render(&[], 0);
-        assert!(text.contains("eddy_stream_events_appended_total{stream=\"s\"} 107"), "{text}");
+        assert!(
+            text.contains("eddy_stream_events_appended_total{stream=\"s\"} 107"),
+            "{text}"
+        );
     }
 }

@@ -46,8 +46,22 @@ impl Server {
     /// Needs a multi-threaded tokio runtime (job threads wake through it).
     pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))?;
-        let log_config = LogConfig { fsync: config.fsync, default_partitions: config.default_partitions, ..LogConfig::default() };
+        if config
+            .auth_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(ServerError::Invalid(
+                "the auth token must not be empty".into(),
+            ));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))?;
+        let log_config = LogConfig {
+            fsync: config.fsync,
+            default_partitions: config.default_partitions,
+            ..LogConfig::default()
+        };
         let log = Arc::new(Log::open(&dir.join("log"), log_config)?);
         // The store flushes to Parquet on its own thread; its write-ahead file covers the rest.
         let store = Arc::new(Store::open(&dir.join("store"), StoreConfig::default())?);
@@ -82,7 +96,10 @@ impl Server {
             let stop = async move {
                 let _ = http_stopped.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::error!(error = %e, "http server failed");
             }
         });
@@ -96,7 +113,12 @@ impl Server {
             Ok(())
         });
         tracing::info!(addr = %http_addr, data_dir = %dir.display(), "eddy server started");
-        Ok(Server { shared, http_addr, shutdown, tasks: vec![http, retention] })
+        Ok(Server {
+            shared,
+            http_addr,
+            shutdown,
+            tasks: vec![http, retention],
+        })
     }
 
     /// The bound HTTP address (useful with port 0).
@@ -111,9 +133,13 @@ impl Server {
         for (i, event) in events.iter().enumerate() {
             if !event.is_object() {
                 let message = "an event must be a JSON object".to_string();
-                return Err(ServerError::Body(BodyError { line: i + 1, message }));
+                return Err(ServerError::Body(BodyError {
+                    line: i + 1,
+                    message,
+                }));
             }
-            encoded.push(serde_json::to_vec(event).map_err(|e| ServerError::Invalid(e.to_string()))?);
+            encoded
+                .push(serde_json::to_vec(event).map_err(|e| ServerError::Invalid(e.to_string()))?);
         }
         let slices: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
         let s = &self.shared;
@@ -140,7 +166,9 @@ impl Server {
             shared.log.sync()?;
             Ok(())
         });
-        closing.await.map_err(|e| ServerError::io("shutting down", std::io::Error::other(e.to_string())))?
+        closing
+            .await
+            .map_err(|e| ServerError::io("shutting down", std::io::Error::other(e.to_string())))?
     }
 }
 

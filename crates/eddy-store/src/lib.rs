@@ -56,7 +56,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { flush_rows: 100_000, flush_interval_ms: 10_000 }
+        StoreConfig {
+            flush_rows: 100_000,
+            flush_interval_ms: 10_000,
+        }
     }
 }
 
@@ -100,6 +103,9 @@ pub enum StoreError {
     /// A row or table name is not acceptable.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// Another open store (in this or another process) is writing to this directory.
+    #[error("data directory {0} is in use by another eddy store")]
+    Locked(std::path::PathBuf),
     /// A write was attempted on a store opened read-only.
     #[error("store is open read-only")]
     ReadOnly,
@@ -118,6 +124,9 @@ pub enum StoreError {
 
 impl StoreError {
     fn io(path: &std::path::Path, source: std::io::Error) -> StoreError {
-        StoreError::Io { path: path.to_path_buf(), source }
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

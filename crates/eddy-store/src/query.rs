@@ -4,19 +4,22 @@
 //! SQL text is rewritten first: each unquoted identifier that matches a table, a column or a
 //! `AS` alias ignoring case is replaced by that name's stored spelling.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimeUnit, TimestampNanosecondType};
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Int64Type, SchemaRef, TimeUnit, TimestampNanosecondType,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, TableType};
@@ -40,12 +43,12 @@ pub(crate) struct StoreSchema {
 
 #[async_trait]
 impl SchemaProvider for StoreSchema {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn table_names(&self) -> Vec<String> {
-        self.tables.read().values().map(|t| t.name.clone()).collect()
+        self.tables
+            .read()
+            .values()
+            .map(|t| t.name.clone())
+            .collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
@@ -64,10 +67,6 @@ struct SnapshotTable(Snapshot);
 
 #[async_trait]
 impl TableProvider for SnapshotTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema(&self) -> SchemaRef {
         self.0.schema.clone()
     }
@@ -83,21 +82,34 @@ impl TableProvider for SnapshotTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
-        let Snapshot { schema, batches, files } = &self.0;
+        let Snapshot {
+            schema,
+            batches,
+            files,
+        } = &self.0;
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() {
             let urls = files
                 .iter()
                 .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
                 .collect::<Result<Vec<_>, _>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
             let config = ListingTableConfig::new_with_multi_paths(urls)
                 .with_listing_options(options)
                 .with_schema(schema.clone());
-            plans.push(ListingTable::try_new(config)?.scan(state, projection, filters, limit).await?);
+            plans.push(
+                ListingTable::try_new(config)?
+                    .scan(state, projection, filters, limit)
+                    .await?,
+            );
         }
         if !batches.is_empty() || plans.is_empty() {
-            plans.push(MemorySourceConfig::try_new_exec(&[batches.clone()], schema.clone(), projection.cloned())?);
+            plans.push(MemorySourceConfig::try_new_exec(
+                std::slice::from_ref(batches),
+                schema.clone(),
+                projection.cloned(),
+            )?);
         }
         UnionExec::try_new(plans)
     }
@@ -105,7 +117,10 @@ impl TableProvider for SnapshotTable {
 
 /// Rewrites unquoted identifiers to the stored spelling of the name they match ignoring case.
 /// `names` maps lowercase to stored spelling; `AS` aliases in `sql` are added to it.
-pub(crate) fn canonicalize_identifiers(sql: &str, mut names: HashMap<String, String>) -> Result<String, StoreError> {
+pub(crate) fn canonicalize_identifiers(
+    sql: &str,
+    mut names: HashMap<String, String>,
+) -> Result<String, StoreError> {
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
         .tokenize_with_location()
         .map_err(|e| StoreError::Sql(e.to_string()))?;
@@ -113,15 +128,18 @@ pub(crate) fn canonicalize_identifiers(sql: &str, mut names: HashMap<String, Str
     for t in &tokens {
         if let Token::Word(w) = &t.token {
             if after_as && w.quote_style.is_none() {
-                names.entry(w.value.to_lowercase()).or_insert_with(|| w.value.clone());
+                names
+                    .entry(w.value.to_lowercase())
+                    .or_insert_with(|| w.value.clone());
             }
             after_as = w.keyword == Keyword::AS;
         } else if !matches!(t.token, Token::Whitespace(_)) {
             after_as = false;
         }
     }
-    let line_starts: Vec<usize> =
-        std::iter::once(0).chain(sql.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
     let mut out = String::with_capacity(sql.len());
     let mut copied = 0usize;
     for t in &tokens {
@@ -129,17 +147,25 @@ pub(crate) fn canonicalize_identifiers(sql: &str, mut names: HashMap<String, Str
         if w.quote_style.is_some() {
             continue;
         }
-        let Some(stored) = names.get(&w.value.to_lowercase()) else { continue };
+        let Some(stored) = names.get(&w.value.to_lowercase()) else {
+            continue;
+        };
         if *stored == w.value {
             continue;
         }
         let start = t.span.start;
-        let Some(line_start) = usize::try_from(start.line).ok().and_then(|l| line_starts.get(l.wrapping_sub(1)))
+        let Some(line_start) = usize::try_from(start.line)
+            .ok()
+            .and_then(|l| line_starts.get(l.wrapping_sub(1)))
         else {
             continue;
         };
         let skip = usize::try_from(start.column).unwrap_or(0).saturating_sub(1);
-        let Some(begin) = sql[*line_start..].char_indices().nth(skip).map(|(i, _)| line_start + i) else {
+        let Some(begin) = sql[*line_start..]
+            .char_indices()
+            .nth(skip)
+            .map(|(i, _)| line_start + i)
+        else {
             continue;
         };
         let end = begin + w.value.len();
@@ -156,11 +182,15 @@ pub(crate) fn canonicalize_identifiers(sql: &str, mut names: HashMap<String, Str
 }
 
 /// Converts result batches to JSON rows.
-pub(crate) fn to_result(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<QueryResult, StoreError> {
+pub(crate) fn to_result(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<QueryResult, StoreError> {
     let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
     let mut rows = Vec::new();
     for batch in batches {
-        let mut out: Vec<Vec<Value>> = vec![Vec::with_capacity(batch.num_columns()); batch.num_rows()];
+        let mut out: Vec<Vec<Value>> =
+            vec![Vec::with_capacity(batch.num_columns()); batch.num_rows()];
         for column in batch.columns() {
             for (row, value) in out.iter_mut().zip(column_values(column)?) {
                 row.push(value);
@@ -176,18 +206,31 @@ fn column_values(column: &ArrayRef) -> Result<Vec<Value>, StoreError> {
     let n = column.len();
     let values = match column.data_type() {
         DataType::Null => vec![Value::Null; n],
-        DataType::Boolean => column.as_boolean().iter().map(|v| v.map_or(Value::Null, Value::Bool)).collect(),
+        DataType::Boolean => column
+            .as_boolean()
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Bool))
+            .collect(),
         t if t.is_integer() => {
             let c = cast(column, &DataType::Int64).map_err(err)?;
-            c.as_primitive::<Int64Type>().iter().map(|v| v.map_or(Value::Null, Value::from)).collect()
+            c.as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.map_or(Value::Null, Value::from))
+                .collect()
         }
         t if t.is_floating() => {
             let c = cast(column, &DataType::Float64).map_err(err)?;
-            c.as_primitive::<Float64Type>().iter().map(|v| v.map_or(Value::Null, Value::from)).collect()
+            c.as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map_or(Value::Null, Value::from))
+                .collect()
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let c = cast(column, &DataType::Utf8).map_err(err)?;
-            c.as_string::<i32>().iter().map(|v| v.map_or(Value::Null, Value::from)).collect()
+            c.as_string::<i32>()
+                .iter()
+                .map(|v| v.map_or(Value::Null, Value::from))
+                .collect()
         }
         DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
             let c = cast(column, &DataType::Timestamp(TimeUnit::Nanosecond, None)).map_err(err)?;
@@ -197,11 +240,52 @@ fn column_values(column: &ArrayRef) -> Result<Vec<Value>, StoreError> {
                 .collect()
         }
         _ => {
-            let f = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default()).map_err(err)?;
+            let f =
+                ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default()).map_err(err)?;
             (0..n)
-                .map(|i| if column.is_null(i) { Value::Null } else { Value::String(f.value(i).to_string()) })
+                .map(|i| {
+                    if column.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::String(f.value(i).to_string())
+                    }
+                })
                 .collect()
         }
     };
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> HashMap<String, String> {
+        [("tollcounts", "TollCounts"), ("tollid", "TollId")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn identifiers_take_the_stored_spelling_but_literals_and_quotes_do_not() {
+        let sql = "SELECT tollid, 'tollid é' AS Label,\n  \"tollid\" FROM TOLLCOUNTS -- tollid\nORDER BY label";
+        let want = "SELECT TollId, 'tollid é' AS Label,\n  \"tollid\" FROM TollCounts -- tollid\nORDER BY Label";
+        assert_eq!(canonicalize_identifiers(sql, names()).unwrap(), want);
+    }
+
+    #[test]
+    fn identifiers_after_multibyte_text_are_placed_correctly() {
+        let sql = "SELECT 'ünïcödé', tollid FROM tollcounts";
+        let want = "SELECT 'ünïcödé', TollId FROM TollCounts";
+        assert_eq!(canonicalize_identifiers(sql, names()).unwrap(), want);
+    }
+
+    #[test]
+    fn unterminated_string_is_a_sql_error() {
+        assert!(matches!(
+            canonicalize_identifiers("SELECT 'x", names()),
+            Err(StoreError::Sql(_))
+        ));
+    }
 }

@@ -24,9 +24,8 @@ pub(crate) fn timestamp_type() -> DataType {
 
 /// Formats nanoseconds since the epoch the way ASA prints datetimes.
 pub(crate) fn format_timestamp(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns)
-        .format("%Y-%m-%dT%H:%M:%S%.7fZ")
-        .to_string()
+    let seconds = chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%dT%H:%M:%S");
+    format!("{seconds}.{:07}Z", ns.rem_euclid(1_000_000_000) / 100)
 }
 
 /// The type name shown in [`crate::TableInfo`].
@@ -94,16 +93,24 @@ pub(crate) fn rows_to_batch(rows: &[Row]) -> Result<RecordBatch, StoreError> {
                 names.len() - 1
             });
             if cells[i][r].is_some() {
-                return Err(StoreError::Invalid(format!("row {r} has column {name} twice")));
+                return Err(StoreError::Invalid(format!(
+                    "row {r} has column {name} twice"
+                )));
             }
             cells[i][r] = Some(cell);
             types[i] = merge_type(&types[i], &cell_type(cell));
         }
     }
-    let fields: Vec<Field> =
-        names.iter().zip(&types).map(|(name, t)| Field::new(*name, t.clone(), true)).collect();
-    let columns: Vec<ArrayRef> =
-        cells.iter().zip(&types).map(|(c, t)| build_column(c, t)).collect();
+    let fields: Vec<Field> = names
+        .iter()
+        .zip(&types)
+        .map(|(name, t)| Field::new(*name, t.clone(), true))
+        .collect();
+    let columns: Vec<ArrayRef> = cells
+        .iter()
+        .zip(&types)
+        .map(|(c, t)| build_column(c, t))
+        .collect();
     let schema = Arc::new(Schema::new(fields));
     let options = RecordBatchOptions::new().with_row_count(Some(n));
     RecordBatch::try_new_with_options(schema, columns, &options)
@@ -152,9 +159,12 @@ fn build_column(cells: &[Option<&Cell>], t: &DataType) -> ArrayRef {
                 .collect::<TimestampNanosecondArray>()
                 .with_timezone("UTC"),
         ),
-        DataType::Utf8 => {
-            Arc::new(cells.iter().map(|c| c.and_then(cell_text)).collect::<StringArray>())
-        }
+        DataType::Utf8 => Arc::new(
+            cells
+                .iter()
+                .map(|c| c.and_then(cell_text))
+                .collect::<StringArray>(),
+        ),
         _ => Arc::new(NullArray::new(cells.len())),
     }
 }
@@ -164,7 +174,10 @@ pub(crate) fn merge_schema(table: &Schema, incoming: &Schema) -> Option<SchemaRe
     let mut fields: Vec<Field> = table.fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut changed = false;
     for f in incoming.fields() {
-        match fields.iter_mut().find(|t| t.name().to_lowercase() == f.name().to_lowercase()) {
+        match fields
+            .iter_mut()
+            .find(|t| t.name().to_lowercase() == f.name().to_lowercase())
+        {
             Some(t) => {
                 let merged = merge_type(t.data_type(), f.data_type());
                 if &merged != t.data_type() {
@@ -191,7 +204,10 @@ pub(crate) fn adapt(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBat
     let in_schema = batch.schema();
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
-        let found = in_schema.fields().iter().position(|f| f.name().to_lowercase() == field.name().to_lowercase());
+        let found = in_schema
+            .fields()
+            .iter()
+            .position(|f| f.name().to_lowercase() == field.name().to_lowercase());
         let column = match found {
             None => new_null_array(field.data_type(), n),
             Some(i) => cast_column(batch.column(i), field.data_type())?,
@@ -210,7 +226,11 @@ fn cast_column(column: &ArrayRef, to: &DataType) -> Result<ArrayRef, StoreError>
     if let (DataType::Timestamp(..), DataType::Utf8) = (column.data_type(), to) {
         let ns = cast(column, &timestamp_type()).map_err(|e| StoreError::Data(e.to_string()))?;
         if let Some(ns) = ns.as_any().downcast_ref::<TimestampNanosecondArray>() {
-            return Ok(Arc::new(ns.iter().map(|v| v.map(format_timestamp)).collect::<StringArray>()));
+            return Ok(Arc::new(
+                ns.iter()
+                    .map(|v| v.map(format_timestamp))
+                    .collect::<StringArray>(),
+            ));
         }
     }
     cast(column, to).map_err(|e| StoreError::Data(e.to_string()))

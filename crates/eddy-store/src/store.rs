@@ -1,10 +1,11 @@
 //! The store: table map, directory layout, background flusher and the public API.
 
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
@@ -21,7 +22,7 @@ pub(crate) type Tables = Arc<RwLock<HashMap<String, Arc<Table>>>>;
 
 /// Longest accepted table name, in bytes.
 const TABLE_NAME_BYTES_MAX: usize = 256;
-/// How often the flusher checks tables when nothing wakes it.
+/// How often the flusher fsyncs WALs and checks tables when nothing wakes it.
 const FLUSH_CHECK_MS_MAX: u64 = 100;
 /// Prefix of a dropped table's directory while it is being deleted.
 const DROPPED_PREFIX: &str = ".dropped-";
@@ -35,13 +36,36 @@ pub struct Store {
     /// Serializes table creation and drop so a name maps to one directory.
     create_lock: Mutex<()>,
     ctx: SessionContext,
-    /// Wakes the flusher thread early; the thread exits when this (the only sender) drops.
-    flush_wake: Option<SyncSender<()>>,
+    /// The flusher thread and the sender that wakes it early; `Drop` drops the sender (the
+    /// only one), which ends the thread, then joins it so no flush outlives the store.
+    flusher: Option<(SyncSender<()>, JoinHandle<()>)>,
+    /// Held open (and exclusively locked) so a second writer cannot open the directory.
+    _lock: Option<File>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some((wake, thread)) = self.flusher.take() {
+            drop(wake);
+            if thread.join().is_err() {
+                tracing::error!("store flusher panicked");
+            }
+            // A clean shutdown leaves every acknowledged write on stable storage.
+            for t in self.tables.read().values() {
+                if let Err(e) = t.sync_wal() {
+                    tracing::error!(table = %t.name, error = %e, "WAL fsync at close failed");
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dir", &self.tables_dir).field("read_only", &self.read_only).finish()
+        f.debug_struct("Store")
+            .field("dir", &self.tables_dir)
+            .field("read_only", &self.read_only)
+            .finish()
     }
 }
 
@@ -58,15 +82,22 @@ impl Store {
     }
 
     fn open_with(dir: &Path, config: StoreConfig, read_only: bool) -> Result<Store, StoreError> {
+        // Absolute, because Parquet files are scanned through `file://` URLs.
+        let dir = &std::path::absolute(dir).map_err(|e| StoreError::io(dir, e))?;
         let tables_dir = dir.join("tables");
-        if !read_only {
+        let lock = if read_only {
+            None
+        } else {
             fs::create_dir_all(&tables_dir).map_err(|e| StoreError::io(&tables_dir, e))?;
-        }
+            Some(lock_dir(dir)?)
+        };
         let mut map = HashMap::new();
         if tables_dir.exists() {
             for entry in fs::read_dir(&tables_dir).map_err(|e| StoreError::io(&tables_dir, e))? {
                 let path = entry.map_err(|e| StoreError::io(&tables_dir, e))?.path();
-                let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+                let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
                 if file_name.starts_with(DROPPED_PREFIX) {
                     if !read_only {
                         fs::remove_dir_all(&path).map_err(|e| StoreError::io(&path, e))?;
@@ -83,9 +114,22 @@ impl Store {
         }
         let tables: Tables = Arc::new(RwLock::new(map));
         let ctx = session(&tables)?;
-        let flush_wake = (!read_only).then(|| spawn_flusher(Arc::downgrade(&tables), config.clone()));
+        let flusher = if read_only {
+            None
+        } else {
+            Some(spawn_flusher(Arc::downgrade(&tables), config.clone())?)
+        };
         tracing::info!(dir = %dir.display(), tables = tables.read().len(), read_only, "store opened");
-        Ok(Store { tables, tables_dir, read_only, config, create_lock: Mutex::new(()), ctx, flush_wake })
+        Ok(Store {
+            tables,
+            tables_dir,
+            read_only,
+            config,
+            create_lock: Mutex::new(()),
+            ctx,
+            flusher,
+            _lock: lock,
+        })
     }
 
     /// Appends rows to `table`, creating it on first write; visible to queries on return.
@@ -93,7 +137,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let t = self.table_for_write(table)?;
+        let t = self.table_for_write(table, rows)?;
         t.write(None, rows)?;
         self.nudge_flusher(&t);
         Ok(())
@@ -101,11 +145,17 @@ impl Store {
 
     /// Idempotent append for exactly-once jobs: row `i` has seq `first_seq + i`; rows at or
     /// below `writer`'s last recorded seq are skipped. Returns the number of rows written.
-    pub fn write_from(&self, table: &str, writer: &str, first_seq: u64, rows: &[Row]) -> Result<usize, StoreError> {
+    pub fn write_from(
+        &self,
+        table: &str,
+        writer: &str,
+        first_seq: u64,
+        rows: &[Row],
+    ) -> Result<usize, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let t = self.table_for_write(table)?;
+        let t = self.table_for_write(table, rows)?;
         let written = t.write(Some((writer, first_seq)), rows)?;
         self.nudge_flusher(&t);
         Ok(written)
@@ -113,15 +163,25 @@ impl Store {
 
     /// The last seq recorded for `writer` on `table`, to resume an exactly-once job.
     pub fn last_seq(&self, table: &str, writer: &str) -> Option<u64> {
-        self.tables.read().get(&table.to_lowercase())?.last_seq(writer)
+        self.tables
+            .read()
+            .get(&table.to_lowercase())?
+            .last_seq(writer)
     }
 
     /// Runs one SQL query (SELECT, EXPLAIN; no DDL or DML) over all tables.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, StoreError> {
         let sql = canonicalize_identifiers(sql, self.known_names())?;
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
         let sql_err = |e: datafusion::error::DataFusionError| StoreError::Sql(e.to_string());
-        let frame = self.ctx.sql_with_options(&sql, options).await.map_err(sql_err)?;
+        let frame = self
+            .ctx
+            .sql_with_options(&sql, options)
+            .await
+            .map_err(sql_err)?;
         let schema = frame.schema().inner().clone();
         let batches = frame.collect().await.map_err(sql_err)?;
         to_result(&schema, &batches)
@@ -156,7 +216,10 @@ impl Store {
             .ok_or_else(|| StoreError::NoSuchTable(table.to_string()))?;
         let dir = t.mark_dropped();
         let Some(file_name) = dir.file_name().and_then(|n| n.to_str()) else {
-            return Err(StoreError::Invalid(format!("bad table directory {}", dir.display())));
+            return Err(StoreError::Invalid(format!(
+                "bad table directory {}",
+                dir.display()
+            )));
         };
         // Rename first so a crash mid-delete cannot leave a half-deleted table that reopens.
         let trash = self.tables_dir.join(format!("{DROPPED_PREFIX}{file_name}"));
@@ -167,7 +230,8 @@ impl Store {
         Ok(())
     }
 
-    fn table_for_write(&self, name: &str) -> Result<Arc<Table>, StoreError> {
+    /// The table to write `rows` to, created if the rows are acceptable.
+    fn table_for_write(&self, name: &str, rows: &[Row]) -> Result<Arc<Table>, StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
@@ -176,6 +240,7 @@ impl Store {
             return Ok(t.clone());
         }
         validate_name(name)?;
+        crate::rows::rows_to_batch(rows)?; // a rejected first write must not leave a table behind
         let _creating = self.create_lock.lock();
         if let Some(t) = self.tables.read().get(&key) {
             return Ok(t.clone());
@@ -190,7 +255,7 @@ impl Store {
     }
 
     fn nudge_flusher(&self, table: &Table) {
-        if let Some(wake) = &self.flush_wake
+        if let Some((wake, _)) = &self.flusher
             && table.mem_rows() >= self.config.flush_rows
         {
             match wake.try_send(()) {
@@ -204,7 +269,9 @@ impl Store {
         let mut names = HashMap::new();
         let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
         for t in &tables {
-            names.entry(t.name.to_lowercase()).or_insert_with(|| t.name.clone());
+            names
+                .entry(t.name.to_lowercase())
+                .or_insert_with(|| t.name.clone());
         }
         for t in &tables {
             for (column, _) in t.info().columns {
@@ -222,42 +289,65 @@ fn session(tables: &Tables) -> Result<SessionContext, StoreError> {
     let ctx = SessionContext::new_with_config(config);
     let catalog = MemoryCatalogProvider::new();
     catalog
-        .register_schema("public", Arc::new(StoreSchema { tables: tables.clone() }))
+        .register_schema(
+            "public",
+            Arc::new(StoreSchema {
+                tables: tables.clone(),
+            }),
+        )
         .map_err(|e| StoreError::Sql(e.to_string()))?;
     ctx.register_catalog("datafusion", Arc::new(catalog));
     Ok(ctx)
 }
 
 /// Runs on its own thread: flushes tables that are due until the store is dropped.
-fn spawn_flusher(tables: Weak<RwLock<HashMap<String, Arc<Table>>>>, config: StoreConfig) -> SyncSender<()> {
+fn spawn_flusher(
+    tables: Weak<RwLock<HashMap<String, Arc<Table>>>>,
+    config: StoreConfig,
+) -> Result<(SyncSender<()>, JoinHandle<()>), StoreError> {
     let (wake, woken) = sync_channel(1);
     let tick = Duration::from_millis(config.flush_interval_ms.clamp(1, FLUSH_CHECK_MS_MAX));
-    let spawned = std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("eddy-store-flush".into())
-        .spawn(move || flush_loop(&tables, &config, &woken, tick));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the store flusher; tables flush only on flush()");
-    }
-    wake
+        .spawn(move || flush_loop(&tables, &config, &woken, tick))
+        .map_err(|e| StoreError::io(Path::new("eddy-store-flush thread"), e))?;
+    Ok((wake, thread))
 }
 
-fn flush_loop(tables: &Weak<RwLock<HashMap<String, Arc<Table>>>>, config: &StoreConfig, woken: &Receiver<()>, tick: Duration) {
+/// Takes the directory's write lock; the OS releases it when the process dies.
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join("store.lock");
+    let file = File::create(&path).map_err(|e| StoreError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Locked(dir.to_path_buf())),
+        Err(TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
+    }
+}
+
+fn flush_loop(
+    tables: &Weak<RwLock<HashMap<String, Arc<Table>>>>,
+    config: &StoreConfig,
+    woken: &Receiver<()>,
+    tick: Duration,
+) {
     loop {
         match woken.recv_timeout(tick) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        let Some(tables) = tables.upgrade() else { return };
-        let due: Vec<Arc<Table>> = tables
-            .read()
-            .values()
-            .filter(|t| t.flush_due(config.flush_rows, config.flush_interval_ms))
-            .cloned()
-            .collect();
+        let Some(tables) = tables.upgrade() else {
+            return;
+        };
+        let all: Vec<Arc<Table>> = tables.read().values().cloned().collect();
         drop(tables);
-        for t in due {
-            if let Err(e) = t.flush() {
-                tracing::error!(table = %t.name, error = %e, "flush failed; rows stay in the WAL");
+        for t in all {
+            if t.flush_due(config.flush_rows, config.flush_interval_ms) {
+                if let Err(e) = t.flush() {
+                    tracing::error!(table = %t.name, error = %e, "flush failed; rows stay in the WAL");
+                }
+            } else if let Err(e) = t.sync_wal() {
+                tracing::error!(table = %t.name, error = %e, "WAL fsync failed");
             }
         }
     }

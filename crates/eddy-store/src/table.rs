@@ -79,14 +79,24 @@ impl State {
         match merge_schema(&self.schema, &batch.schema()) {
             None => Ok((None, adapt(batch, &self.schema)?)),
             Some(schema) => {
-                let old = self.batches.iter().map(|b| adapt(b, &schema)).collect::<Result<_, _>>()?;
+                let old = self
+                    .batches
+                    .iter()
+                    .map(|b| adapt(b, &schema))
+                    .collect::<Result<_, _>>()?;
                 let batch = adapt(batch, &schema)?;
                 Ok((Some((schema, old)), batch))
             }
         }
     }
 
-    fn commit(&mut self, evolution: Evolution, batch: RecordBatch, writer: Option<(&str, u64)>, lsn: u64) {
+    fn commit(
+        &mut self,
+        evolution: Evolution,
+        batch: RecordBatch,
+        writer: Option<(&str, u64)>,
+        lsn: u64,
+    ) {
         if let Some((schema, batches)) = evolution {
             self.schema = schema;
             self.batches = batches;
@@ -129,7 +139,12 @@ impl Table {
     }
 
     fn new(dir: PathBuf, name: String, state: State) -> Table {
-        Table { name, dir, state: Mutex::new(state), flush_lock: Mutex::new(()) }
+        Table {
+            name,
+            dir,
+            state: Mutex::new(state),
+            flush_lock: Mutex::new(()),
+        }
     }
 
     /// Recovers a table from its Parquet files and WAL segments.
@@ -138,7 +153,9 @@ impl Table {
         let mut segments = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))? {
             let path = entry.map_err(|e| StoreError::io(&dir, e))?.path();
-            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
             if let Some(lsn) = wal::segment_lsn(file_name) {
                 segments.push((lsn, path));
             } else if let Some(no) = part_no(file_name) {
@@ -193,12 +210,18 @@ impl Table {
 
     /// Logs and applies one write; with a writer, rows at or below its last seq are skipped.
     /// Returns the number of rows written.
-    pub(crate) fn write(&self, writer: Option<(&str, u64)>, rows: &[Row]) -> Result<usize, StoreError> {
+    pub(crate) fn write(
+        &self,
+        writer: Option<(&str, u64)>,
+        rows: &[Row],
+    ) -> Result<usize, StoreError> {
         loop {
             let last = writer.and_then(|(name, _)| self.state.lock().writers.get(name).copied());
             let skip = match (writer, last) {
                 (Some((_, first)), Some(last)) if last >= first => {
-                    usize::try_from(last - first + 1).unwrap_or(usize::MAX).min(rows.len())
+                    usize::try_from(last - first + 1)
+                        .unwrap_or(usize::MAX)
+                        .min(rows.len())
                 }
                 _ => 0,
             };
@@ -229,7 +252,10 @@ impl Table {
             let (evolution, batch) = st.prepare(&batch)?;
             let lsn = st.next_lsn;
             wal::seal(&mut frame, lsn);
-            st.wal.as_mut().ok_or(StoreError::ReadOnly)?.append(&frame)?;
+            st.wal
+                .as_mut()
+                .ok_or(StoreError::ReadOnly)?
+                .append(&frame)?;
             st.commit(evolution, batch, new_last, lsn);
             return Ok(rows.len());
         }
@@ -245,7 +271,24 @@ impl Table {
         let st = self.state.lock();
         st.mem_rows > 0
             && (st.mem_rows >= flush_rows
-                || st.oldest_unflushed.is_some_and(|t| t.elapsed().as_millis() >= u128::from(interval_ms)))
+                || st
+                    .oldest_unflushed
+                    .is_some_and(|t| t.elapsed().as_millis() >= u128::from(interval_ms)))
+    }
+
+    /// Fsyncs the WAL if writes arrived since the last sync: one fsync covers them all.
+    pub(crate) fn sync_wal(&self) -> Result<(), StoreError> {
+        let pending = self.state.lock().wal.as_ref().and_then(Wal::unsynced);
+        let Some((file, path, len)) = pending else {
+            return Ok(());
+        };
+        file.sync_data().map_err(|e| StoreError::io(&path, e))?;
+        if let Some(wal) = self.state.lock().wal.as_mut()
+            && wal.path() == path
+        {
+            wal.mark_synced(len);
+        }
+        Ok(())
     }
 
     /// Unflushed rows, so writers can wake the flusher.
@@ -261,14 +304,33 @@ impl Table {
             if st.batches.is_empty() || st.dropped {
                 return Ok(());
             }
-            let next_wal = Wal::open(&self.dir, st.next_lsn)?;
-            let old_wal = st.wal.replace(next_wal).ok_or(StoreError::ReadOnly)?;
-            st.segments.push(old_wal.path().to_path_buf());
+            let writers =
+                serde_json::to_string(&st.writers).map_err(|e| StoreError::Data(e.to_string()))?;
+            let current = st
+                .wal
+                .as_ref()
+                .ok_or(StoreError::ReadOnly)?
+                .path()
+                .to_path_buf();
+            // Right after recovery the current segment is already `wal-<next lsn>` and empty
+            // (the rows came from older segments): it stays, and only those older ones go.
+            if current != wal::segment_path(&self.dir, st.next_lsn) {
+                st.wal = Some(Wal::open(&self.dir, st.next_lsn)?);
+                st.segments.push(current);
+            }
             st.frozen = st.batches.len();
-            let path = self.dir.join(format!("part-{:010}.parquet", st.next_file_no));
+            let path = self
+                .dir
+                .join(format!("part-{:010}.parquet", st.next_file_no));
             st.next_file_no += 1;
-            let writers = serde_json::to_string(&st.writers).map_err(|e| StoreError::Data(e.to_string()))?;
-            (st.batches.clone(), st.schema.clone(), st.next_lsn - 1, writers, path, std::mem::take(&mut st.segments))
+            (
+                st.batches.clone(),
+                st.schema.clone(),
+                st.next_lsn - 1,
+                writers,
+                path,
+                std::mem::take(&mut st.segments),
+            )
         };
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if let Err(e) = write_part(&path, &schema, &batches, lsn, writers) {
@@ -284,7 +346,11 @@ impl Table {
             st.mem_rows -= rows;
             st.files.push((path, rows as u64));
             st.file_rows += rows as u64;
-            st.oldest_unflushed = if st.batches.is_empty() { None } else { Some(Instant::now()) };
+            st.oldest_unflushed = if st.batches.is_empty() {
+                None
+            } else {
+                Some(Instant::now())
+            };
         }
         for segment in &old_segments {
             fs::remove_file(segment).map_err(|e| StoreError::io(segment, e))?;
@@ -348,7 +414,11 @@ impl State {
 }
 
 fn part_no(file_name: &str) -> Option<u64> {
-    file_name.strip_prefix("part-")?.strip_suffix(".parquet")?.parse().ok()
+    file_name
+        .strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
 }
 
 /// Writes a Parquet file crash-safely: temp name, fsync, rename, fsync of the directory.
@@ -369,8 +439,10 @@ fn write_part(
                 KeyValue::new(META_WRITERS.to_string(), writers),
             ]))
             .build();
-        let data_err = |e: datafusion::parquet::errors::ParquetError| StoreError::Data(e.to_string());
-        let mut writer = ArrowWriter::try_new(&file, schema.clone(), Some(props)).map_err(data_err)?;
+        let data_err =
+            |e: datafusion::parquet::errors::ParquetError| StoreError::Data(e.to_string());
+        let mut writer =
+            ArrowWriter::try_new(&file, schema.clone(), Some(props)).map_err(data_err)?;
         for batch in batches {
             writer.write(batch).map_err(data_err)?;
         }
@@ -387,7 +459,9 @@ fn write_part(
 
 /// Makes renames, creations and deletions in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
 }
 
 struct PartMeta {
@@ -398,9 +472,13 @@ struct PartMeta {
 }
 
 fn read_part_meta(path: &Path) -> Result<PartMeta, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt { path: path.to_path_buf(), reason };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
     let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(e.to_string()))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(e.to_string()))?;
     let meta = builder.metadata().file_metadata();
     let kv = |key: &str| {
         meta.key_value_metadata()
@@ -414,5 +492,10 @@ fn read_part_meta(path: &Path) -> Result<PartMeta, StoreError> {
         Some(v) => serde_json::from_str(&v).map_err(|e| corrupt(e.to_string()))?,
         None => HashMap::new(),
     };
-    Ok(PartMeta { rows: meta.num_rows().max(0) as u64, schema: builder.schema().clone(), lsn, writers })
+    Ok(PartMeta {
+        rows: meta.num_rows().max(0) as u64,
+        schema: builder.schema().clone(),
+        lsn,
+        writers,
+    })
 }

@@ -59,7 +59,11 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
             (temp.path().to_path_buf(), Some(temp))
         }
     };
-    let config = ServerConfig { data_dir, http: args.http, ..ServerConfig::default() };
+    let config = ServerConfig {
+        data_dir,
+        http: args.http,
+        ..ServerConfig::default()
+    };
     crate::runtime()?.block_on(async {
         let server = serve::start(config).await?;
         let spec = JobSpec {
@@ -88,8 +92,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
 /// Ingests a backfill, then readings every [`TICK`] until Ctrl-C or the duration ends.
 async fn feed(server: &eddy_server::Server, duration_s: Option<u64>) -> anyhow::Result<()> {
     let mut generator = TrafficGenerator::new(SEED, SENSORS);
-    let progress = ProgressBar::new_spinner()
-        .with_style(ProgressStyle::with_template("{spinner} {pos} readings ingested into 'traffic' ({per_sec})")?);
+    let progress = ProgressBar::new_spinner().with_style(ProgressStyle::with_template(
+        "{spinner} {pos} readings ingested into 'traffic' ({per_sec})",
+    )?);
     progress.enable_steady_tick(Duration::from_millis(250));
     let start_ms = now_ms();
     for second in (1..=BACKFILL_S).rev() {

@@ -64,10 +64,15 @@ fn usage_error(message: impl fmt::Display) -> anyhow::Error {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Run(_) | Command::Query(_) | Command::Bench(_));
+    let quiet = matches!(
+        cli.command,
+        Command::Run(_) | Command::Query(_) | Command::Bench(_)
+    );
     let default_level = if quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
@@ -91,5 +96,7 @@ fn main() -> ExitCode {
 
 /// The tokio runtime shared by the commands that need one.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

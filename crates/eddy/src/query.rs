@@ -14,7 +14,11 @@ pub struct QueryArgs {
     /// The SQL (DataFusion dialect) to run over the tables.
     sql: String,
     /// A running server's URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080", conflicts_with = "data_dir")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        conflicts_with = "data_dir"
+    )]
     server: String,
     /// Read the tables of this data directory directly (the server may be stopped).
     #[arg(long)]
@@ -42,8 +46,13 @@ fn query_dir(data_dir: &std::path::Path, sql: &str) -> anyhow::Result<ResultSet>
     let store_dir = data_dir.join("store");
     let store = eddy_store::Store::open_read_only(&store_dir)
         .with_context(|| format!("opening the tables of {}", data_dir.display()))?;
-    let result = crate::runtime()?.block_on(store.query(sql)).map_err(usage_error)?;
-    Ok(ResultSet { columns: result.columns, rows: result.rows })
+    let result = crate::runtime()?
+        .block_on(store.query(sql))
+        .map_err(usage_error)?;
+    Ok(ResultSet {
+        columns: result.columns,
+        rows: result.rows,
+    })
 }
 
 /// Posts the SQL to the server; a refused query (4xx) is a usage error with its message.
@@ -83,8 +92,9 @@ pub fn post_query(
     if let Some(token) = auth_token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let mut response =
-        request.send_json(serde_json::json!({ "sql": sql })).with_context(|| format!("posting to {url}"))?;
+    let mut response = request
+        .send_json(serde_json::json!({ "sql": sql }))
+        .with_context(|| format!("posting to {url}"))?;
     let status = response.status();
     let body: serde_json::Value = response
         .body_mut()
@@ -93,10 +103,17 @@ pub fn post_query(
         .read_json()
         .with_context(|| format!("reading the answer of {url}"))?;
     if !status.is_success() {
-        let message = body["error"].as_str().map_or_else(|| body.to_string(), str::to_string);
-        return Ok(Err(Refusal { client_error: status.is_client_error(), message }));
+        let message = body["error"]
+            .as_str()
+            .map_or_else(|| body.to_string(), str::to_string);
+        return Ok(Err(Refusal {
+            client_error: status.is_client_error(),
+            message,
+        }));
     }
-    Ok(Ok(serde_json::from_value(body).with_context(|| format!("unexpected answer from {url}"))?))
+    Ok(Ok(serde_json::from_value(body).with_context(|| {
+        format!("unexpected answer from {url}")
+    })?))
 }
 
 /// Largest query answer we read, to bound memory.

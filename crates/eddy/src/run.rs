@@ -54,14 +54,17 @@ const DRAIN_EVERY_EVENTS: usize = 4096;
 
 fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
     match text.split_once('=') {
-        Some((alias, file)) if !alias.is_empty() && !file.is_empty() => Ok((alias.to_string(), file.into())),
+        Some((alias, file)) if !alias.is_empty() && !file.is_empty() => {
+            Ok((alias.to_string(), file.into()))
+        }
         _ => Err(format!("expected ALIAS=FILE, got '{text}'")),
     }
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let options = job_options(&args)?;
-    let text = std::fs::read_to_string(&args.query).with_context(|| format!("reading {}", args.query.display()))?;
+    let text = std::fs::read_to_string(&args.query)
+        .with_context(|| format!("reading {}", args.query.display()))?;
     let mut job = match Job::compile(&text, options) {
         Ok(job) => job,
         Err(EngineError::Sql(diagnostic)) => {
@@ -78,13 +81,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             eprintln!("error: {}:{}: {}", path.display(), err.line, err.message);
             Exit(1)
         })?;
-        feeds.push(Feed { input: *input, path, events });
+        feeds.push(Feed {
+            input: *input,
+            path,
+            events,
+        });
     }
     let mut rows = Vec::new();
     for (count, (feed, offset)) in merge(&feeds).into_iter().enumerate() {
         let event = feed.events[offset];
-        if let Err(err) = job.push_json(feed.input, 0, offset as u64, Arrival::FromPayload, event.json) {
-            eprintln!("warning: {}:{}: event dropped: {err}", feed.path.display(), event.line);
+        if let Err(err) = job.push_json(
+            feed.input,
+            0,
+            offset as u64,
+            Arrival::FromPayload,
+            event.json,
+        ) {
+            eprintln!(
+                "warning: {}:{}: event dropped: {err}",
+                feed.path.display(),
+                event.line
+            );
         }
         if (count + 1) % DRAIN_EVERY_EVENTS == 0 {
             job.drain_output(&mut rows);
@@ -133,7 +150,10 @@ fn seconds_to_ticks(seconds: f64) -> i64 {
 }
 
 /// Reads each `--input` file whole, checking that every query input gets exactly one.
-fn read_inputs<'a>(job: &mut Job, inputs: &'a [(String, PathBuf)]) -> anyhow::Result<Vec<(usize, &'a Path, Vec<u8>)>> {
+fn read_inputs<'a>(
+    job: &mut Job,
+    inputs: &'a [(String, PathBuf)],
+) -> anyhow::Result<Vec<(usize, &'a Path, Vec<u8>)>> {
     let mut bodies: Vec<(usize, &Path, Vec<u8>)> = Vec::with_capacity(inputs.len());
     for (alias, path) in inputs {
         let Some(input) = job.input_index(alias) else {
@@ -150,7 +170,9 @@ fn read_inputs<'a>(job: &mut Job, inputs: &'a [(String, PathBuf)]) -> anyhow::Re
     }
     for (index, name) in job.inputs().iter().enumerate() {
         if !bodies.iter().any(|(input, _, _)| *input == index) {
-            return Err(usage_error(format!("no --input {name}=FILE for the query's input '{name}'")));
+            return Err(usage_error(format!(
+                "no --input {name}=FILE for the query's input '{name}'"
+            )));
         }
     }
     for (input, _, _) in &bodies {
@@ -228,7 +250,9 @@ impl Sink {
         let mut files = Vec::with_capacity(outputs.len());
         for name in outputs {
             if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
-                return Err(usage_error(format!("output '{name}' cannot be a file name")));
+                return Err(usage_error(format!(
+                    "output '{name}' cannot be a file name"
+                )));
             }
             files.push(NdjsonSink::truncate(&dir.join(format!("{name}.json")))?);
         }
@@ -247,7 +271,10 @@ impl Sink {
                 }
                 Sink::Files(files) => match files.get_mut(out.output) {
                     Some(file) => file.write_line(&line)?,
-                    None => anyhow::bail!("the engine produced a row for unknown output #{}", out.output),
+                    None => anyhow::bail!(
+                        "the engine produced a row for unknown output #{}",
+                        out.output
+                    ),
                 },
             }
         }

@@ -47,7 +47,9 @@ pub fn server(args: ServerArgs) -> anyhow::Result<()> {
 /// Starts a server and prints the line scripts and tests wait for: `eddy listening http=ADDR`.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let data_dir = config.data_dir.display().to_string();
-    let server = Server::start(config).await.with_context(|| format!("starting the server on {data_dir}"))?;
+    let server = Server::start(config)
+        .await
+        .with_context(|| format!("starting the server on {data_dir}"))?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "eddy listening http={}", server.http_addr())?;
     stdout.flush()?;

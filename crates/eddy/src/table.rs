@@ -35,17 +35,33 @@ impl ResultSet {
     }
 
     fn table(&self) -> String {
-        let cells: Vec<Vec<String>> = self.rows.iter().map(|row| row.iter().map(text).collect()).collect();
+        let cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|row| row.iter().map(text).collect())
+            .collect();
         let mut widths: Vec<usize> = self.columns.iter().map(|c| c.chars().count()).collect();
         for row in &cells {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let line = |fields: Vec<String>| format!("{}\n", format!(" {}", fields.join(" | ")).trim_end());
-        let header = self.columns.iter().zip(&widths).map(|(name, &width)| format!("{name:<width$}")).collect();
+        let line =
+            |fields: Vec<String>| format!("{}\n", format!(" {}", fields.join(" | ")).trim_end());
+        let header = self
+            .columns
+            .iter()
+            .zip(&widths)
+            .map(|(name, &width)| format!("{name:<width$}"))
+            .collect();
         let mut out = line(header);
-        out.push_str(&widths.iter().map(|&width| "-".repeat(width + 2)).collect::<Vec<_>>().join("+"));
+        out.push_str(
+            &widths
+                .iter()
+                .map(|&width| "-".repeat(width + 2))
+                .collect::<Vec<_>>()
+                .join("+"),
+        );
         out.push('\n');
         for (row, values) in cells.iter().zip(&self.rows) {
             let fields = row
@@ -60,15 +76,22 @@ impl ResultSet {
             out.push_str(&line(fields));
         }
         let count = self.rows.len();
-        out.push_str(&format!("({count} row{})\n", if count == 1 { "" } else { "s" }));
+        out.push_str(&format!(
+            "({count} row{})\n",
+            if count == 1 { "" } else { "s" }
+        ));
         out
     }
 
     fn json(&self) -> String {
         let mut out = String::new();
         for row in &self.rows {
-            let fields: Vec<String> =
-                self.columns.iter().zip(row).map(|(name, value)| format!("{}:{value}", Value::from(name.as_str()))).collect();
+            let fields: Vec<String> = self
+                .columns
+                .iter()
+                .zip(row)
+                .map(|(name, value)| format!("{}:{value}", Value::from(name.as_str())))
+                .collect();
             out.push_str(&format!("{{{}}}\n", fields.join(",")));
         }
         out
@@ -77,7 +100,10 @@ impl ResultSet {
     fn csv(&self) -> String {
         let mut out = csv_line(self.columns.iter().map(String::as_str));
         for row in &self.rows {
-            let cells: Vec<String> = row.iter().map(|v| if v.is_null() { String::new() } else { text(v) }).collect();
+            let cells: Vec<String> = row
+                .iter()
+                .map(|v| if v.is_null() { String::new() } else { text(v) })
+                .collect();
             out.push_str(&csv_line(cells.iter().map(String::as_str)));
         }
         out
@@ -114,7 +140,10 @@ mod tests {
     fn sample() -> ResultSet {
         ResultSet {
             columns: vec!["Segment".into(), "n".into(), "note".into()],
-            rows: vec![vec![json!("seg-01"), json!(5), json!(null)], vec![json!("s2"), json!(12.5), json!("a,\"b\"")]],
+            rows: vec![
+                vec![json!("seg-01"), json!(5), json!(null)],
+                vec![json!("s2"), json!(12.5), json!("a,\"b\"")],
+            ],
         }
     }
 
@@ -138,6 +167,9 @@ mod tests {
 
     #[test]
     fn csv_quotes_only_when_needed() {
-        assert_eq!(sample().render(Format::Csv), "Segment,n,note\r\nseg-01,5,\r\ns2,12.5,\"a,\"\"b\"\"\"\r\n");
+        assert_eq!(
+            sample().render(Format::Csv),
+            "Segment,n,note\r\nseg-01,5,\r\ns2,12.5,\"a,\"\"b\"\"\"\r\n"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! A job's files under `<data_dir>/jobs/<name>/`, each replaced atomically
 //! (temp file, fsync, rename, fsync of the directory):
 //! - `job.json`: the [`JobSpec`] and the sequence base of each output, written once at creation.
-//! - `checkpoint.bin`: engine snapshot + next offset per input partition + file sink lengths.
+//! - `checkpoint.bin`: engine snapshot + next offset per input partition + file sink lengths
+//!   + stream sink end offsets.
 //!
 //! `checkpoint.bin` layout (little-endian): magic `EDDYCKP1`, u32 header length, header JSON,
 //! u64 snapshot length, snapshot bytes, u32 CRC-32 of everything before it. A checkpoint that
@@ -39,6 +40,9 @@ pub(crate) struct CheckpointHeader {
     pub offsets: Vec<(String, u32, u64)>,
     /// File sink path → its length once everything before this checkpoint was written.
     pub file_lengths: BTreeMap<PathBuf, u64>,
+    /// Stream sink → its end offset per partition at this checkpoint.
+    #[serde(default)]
+    pub stream_ends: BTreeMap<String, Vec<u64>>,
 }
 
 /// A decoded checkpoint.
@@ -55,13 +59,17 @@ pub(crate) fn write_job_file(dir: &Path, job: &JobFile) -> Result<(), ServerErro
 
 pub(crate) fn read_job_file(dir: &Path) -> Result<JobFile, ServerError> {
     let path = dir.join(JOB_FILE);
-    let bytes = fs::read(&path).map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| ServerError::Invalid(format!("{}: {e}", path.display())))
+    let bytes =
+        fs::read(&path).map_err(|e| ServerError::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ServerError::Invalid(format!("{}: {e}", path.display())))
 }
 
 pub(crate) fn write_checkpoint(dir: &Path, checkpoint: &Checkpoint) -> Result<(), ServerError> {
-    let header = serde_json::to_vec(&checkpoint.header).map_err(|e| ServerError::Invalid(e.to_string()))?;
-    let header_len = u32::try_from(header.len()).map_err(|_| ServerError::Invalid("checkpoint header too large".into()))?;
+    let header =
+        serde_json::to_vec(&checkpoint.header).map_err(|e| ServerError::Invalid(e.to_string()))?;
+    let header_len = u32::try_from(header.len())
+        .map_err(|_| ServerError::Invalid("checkpoint header too large".into()))?;
     let mut out = Vec::with_capacity(header.len() + checkpoint.snapshot.len() + 24);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&header_len.to_le_bytes());
@@ -81,7 +89,9 @@ pub(crate) fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>, ServerEr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ServerError::io(format!("reading {}", path.display()), e)),
     };
-    decode(&bytes).map(Some).ok_or_else(|| ServerError::Invalid(format!("{} is corrupt", path.display())))
+    decode(&bytes)
+        .map(Some)
+        .ok_or_else(|| ServerError::Invalid(format!("{} is corrupt", path.display())))
 }
 
 fn decode(bytes: &[u8]) -> Option<Checkpoint> {
@@ -96,7 +106,10 @@ fn decode(bytes: &[u8]) -> Option<Checkpoint> {
     if u64::from_le_bytes(len.try_into().ok()?) != snapshot.len() as u64 {
         return None;
     }
-    Some(Checkpoint { header: serde_json::from_slice(header).ok()?, snapshot: snapshot.to_vec() })
+    Some(Checkpoint {
+        header: serde_json::from_slice(header).ok()?,
+        snapshot: snapshot.to_vec(),
+    })
 }
 
 /// Replaces `dir/name` so that a crash leaves either the old or the new content, never a mix.
@@ -110,7 +123,9 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ServerError>
     drop(file);
     fs::rename(&tmp, &target).map_err(|e| io("renaming", e))?;
     // The rename is durable only once the directory entry is.
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| ServerError::io(format!("syncing {}", dir.display()), e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| ServerError::io(format!("syncing {}", dir.display()), e))
 }
 
 #[cfg(test)]
@@ -125,6 +140,7 @@ mod tests {
             header: CheckpointHeader {
                 offsets: vec![("s".into(), 1, 42)],
                 file_lengths: BTreeMap::from([(PathBuf::from("/tmp/out.ndjson"), 7)]),
+                stream_ends: BTreeMap::from([("alerts".to_string(), vec![3, 0])]),
             },
             snapshot: vec![1, 2, 3, 255],
         };

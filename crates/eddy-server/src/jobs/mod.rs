@@ -103,7 +103,11 @@ impl JobStatus {
     }
 
     fn failed(error: &ServerError) -> Self {
-        JobStatus { state: JobState::Failed, error: Some(error.to_string()), ..JobStatus::new() }
+        JobStatus {
+            state: JobState::Failed,
+            error: Some(error.to_string()),
+            ..JobStatus::new()
+        }
     }
 }
 
@@ -150,12 +154,20 @@ impl JobManager {
     /// Opens `dir` and restarts every persisted job from its checkpoint. A job that cannot
     /// restart (e.g. its query no longer compiles) is listed as failed, not dropped.
     pub fn open(dir: PathBuf, ctx: Ctx) -> Result<JobManager, ServerError> {
-        std::fs::create_dir_all(&dir).map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))?;
-        let manager = JobManager { dir: dir.clone(), ctx, jobs: Mutex::new(BTreeMap::new()) };
-        let listing = std::fs::read_dir(&dir).map_err(|e| ServerError::io(format!("listing {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))?;
+        let manager = JobManager {
+            dir: dir.clone(),
+            ctx,
+            jobs: Mutex::new(BTreeMap::new()),
+        };
+        let listing = std::fs::read_dir(&dir)
+            .map_err(|e| ServerError::io(format!("listing {}", dir.display()), e))?;
         let mut jobs = manager.jobs.lock();
         for entry in listing {
-            let path = entry.map_err(|e| ServerError::io(format!("listing {}", dir.display()), e))?.path();
+            let path = entry
+                .map_err(|e| ServerError::io(format!("listing {}", dir.display()), e))?
+                .path();
             if !path.is_dir() {
                 continue;
             }
@@ -169,7 +181,11 @@ impl JobManager {
             let key = job_file.spec.name.to_lowercase();
             let entry = manager.start(path, job_file.clone()).unwrap_or_else(|e| {
                 tracing::error!(job = %job_file.spec.name, error = %e, "job could not restart");
-                Entry { spec: job_file.spec, status: Arc::new(Mutex::new(JobStatus::failed(&e))), control: None }
+                Entry {
+                    spec: job_file.spec,
+                    status: Arc::new(Mutex::new(JobStatus::failed(&e))),
+                    control: None,
+                }
             });
             jobs.insert(key, entry);
         }
@@ -180,9 +196,17 @@ impl JobManager {
     /// Validates, persists and starts a new job.
     pub fn create(&self, spec: JobSpec) -> Result<(), ServerError> {
         let options = spec.job_options()?;
-        let job = Job::compile(&spec.query, options).map_err(|e| runner::engine_error(&spec.query, e))?;
-        let mut job_file = JobFile { spec, seq_base: BTreeMap::new() };
-        for (output, target) in job.outputs().iter().zip(runner::resolve_targets(&job_file, job.outputs())?) {
+        let job =
+            Job::compile(&spec.query, options).map_err(|e| runner::engine_error(&spec.query, e))?;
+        let mut job_file = JobFile {
+            spec,
+            seq_base: BTreeMap::new(),
+        };
+        for (output, target) in job
+            .outputs()
+            .iter()
+            .zip(runner::resolve_targets(&job_file, job.outputs())?)
+        {
             if let OutputTarget::Table { name } = target {
                 let writer = runner::writer_id(&job_file.spec.name, output);
                 let base = self.ctx.store.last_seq(&name, &writer).unwrap_or(0);
@@ -197,7 +221,8 @@ impl JobManager {
         let dir = self.dir.join(&key);
         // A directory without an entry is what a crash during `delete` leaves behind.
         remove_dir(&dir)?;
-        std::fs::create_dir_all(&dir).map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ServerError::io(format!("creating {}", dir.display()), e))?;
         checkpoint::write_job_file(&dir, &job_file)?;
         match self.start_compiled(dir.clone(), job_file, job) {
             Ok(entry) => {
@@ -213,26 +238,45 @@ impl JobManager {
 
     fn start(&self, dir: PathBuf, job_file: JobFile) -> Result<Entry, ServerError> {
         let options = job_file.spec.job_options()?;
-        let job = Job::compile(&job_file.spec.query, options).map_err(|e| runner::engine_error(&job_file.spec.query, e))?;
+        let job = Job::compile(&job_file.spec.query, options)
+            .map_err(|e| runner::engine_error(&job_file.spec.query, e))?;
         self.start_compiled(dir, job_file, job)
     }
 
-    fn start_compiled(&self, dir: PathBuf, job_file: JobFile, job: Job) -> Result<Entry, ServerError> {
+    fn start_compiled(
+        &self,
+        dir: PathBuf,
+        job_file: JobFile,
+        job: Job,
+    ) -> Result<Entry, ServerError> {
         let status = Arc::new(Mutex::new(JobStatus::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (runner, wake) = Runner::prepare(self.ctx.clone(), dir, &job_file, job, status.clone(), stop.clone())?;
+        let (runner, wake) = Runner::prepare(
+            self.ctx.clone(),
+            dir,
+            &job_file,
+            job,
+            status.clone(),
+            stop.clone(),
+        )?;
         let thread = std::thread::Builder::new()
             .name(format!("job-{}", job_file.spec.name))
             .spawn(move || runner.run())
             .map_err(|e| ServerError::io("spawning a job thread", e))?;
-        Ok(Entry { spec: job_file.spec, status, control: Some(Control { stop, wake, thread }) })
+        Ok(Entry {
+            spec: job_file.spec,
+            status,
+            control: Some(Control { stop, wake, thread }),
+        })
     }
 
     /// Stops the job (after a last checkpoint) and removes its state. Its output stays.
     pub fn delete(&self, name: &str) -> Result<(), ServerError> {
         let key = name.to_lowercase();
         let mut jobs = self.jobs.lock();
-        let entry = jobs.remove(&key).ok_or_else(|| ServerError::JobNotFound(name.to_string()))?;
+        let entry = jobs
+            .remove(&key)
+            .ok_or_else(|| ServerError::JobNotFound(name.to_string()))?;
         if let Some(control) = entry.control {
             control.stop();
         }
@@ -241,18 +285,33 @@ impl JobManager {
 
     /// Every job, by name.
     pub fn list(&self) -> Vec<JobView> {
-        self.jobs.lock().values().map(|e| JobView { spec: e.spec.clone(), status: e.status.lock().clone() }).collect()
+        self.jobs
+            .lock()
+            .values()
+            .map(|e| JobView {
+                spec: e.spec.clone(),
+                status: e.status.lock().clone(),
+            })
+            .collect()
     }
 
     /// One job by name (case-insensitive).
     pub fn get(&self, name: &str) -> Option<JobView> {
         let jobs = self.jobs.lock();
-        jobs.get(&name.to_lowercase()).map(|e| JobView { spec: e.spec.clone(), status: e.status.lock().clone() })
+        jobs.get(&name.to_lowercase()).map(|e| JobView {
+            spec: e.spec.clone(),
+            status: e.status.lock().clone(),
+        })
     }
 
     /// Stops every job thread; each writes a final checkpoint. Jobs stay persisted.
     pub fn shutdown(&self) {
-        let controls: Vec<Control> = self.jobs.lock().values_mut().filter_map(|e| e.control.take()).collect();
+        let controls: Vec<Control> = self
+            .jobs
+            .lock()
+            .values_mut()
+            .filter_map(|e| e.control.take())
+            .collect();
         for control in controls {
             control.stop();
         }

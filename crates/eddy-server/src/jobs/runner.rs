@@ -14,7 +14,7 @@ use eddy_log::{LogError, StoredRecord};
 use parking_lot::Mutex;
 
 use super::checkpoint::{self, Checkpoint, CheckpointHeader, JobFile};
-use super::sink::Sink;
+use super::sink::{self, Sink};
 use super::{Ctx, JobState, JobStatus, MetricsView};
 use crate::{OutputTarget, ServerError};
 
@@ -48,7 +48,10 @@ pub(crate) struct Runner {
 }
 
 /// The output bindings in the order of `job.outputs()`, defaulting to the table of that name.
-pub(crate) fn resolve_targets(job_file: &JobFile, outputs: &[String]) -> Result<Vec<OutputTarget>, ServerError> {
+pub(crate) fn resolve_targets(
+    job_file: &JobFile,
+    outputs: &[String],
+) -> Result<Vec<OutputTarget>, ServerError> {
     for alias in job_file.spec.outputs.keys() {
         if !outputs.iter().any(|o| o.eq_ignore_ascii_case(alias)) {
             return Err(ServerError::Invalid(format!(
@@ -60,8 +63,14 @@ pub(crate) fn resolve_targets(job_file: &JobFile, outputs: &[String]) -> Result<
     Ok(outputs
         .iter()
         .map(|o| {
-            let bound = job_file.spec.outputs.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(o));
-            bound.map(|(_, t)| t.clone()).unwrap_or_else(|| OutputTarget::Table { name: o.clone() })
+            let bound = job_file
+                .spec
+                .outputs
+                .iter()
+                .find(|(alias, _)| alias.eq_ignore_ascii_case(o));
+            bound
+                .map(|(_, t)| t.clone())
+                .unwrap_or_else(|| OutputTarget::Table { name: o.clone() })
         })
         .collect())
 }
@@ -74,7 +83,10 @@ pub(crate) fn writer_id(job: &str, output: &str) -> String {
 /// Maps a compile failure to the diagnostic the API returns.
 pub(crate) fn engine_error(query: &str, error: eddy_engine::EngineError) -> ServerError {
     match error {
-        eddy_engine::EngineError::Sql(d) => ServerError::Query { rendered: d.render(query), diagnostic: Box::new(d) },
+        eddy_engine::EngineError::Sql(d) => ServerError::Query {
+            rendered: d.render(query),
+            diagnostic: Box::new(d),
+        },
         other => ServerError::Engine(other.to_string()),
     }
 }
@@ -97,13 +109,19 @@ impl Runner {
         for (index, stream) in job.inputs().to_vec().into_iter().enumerate() {
             let info = ctx.log.get_or_create_stream(&stream)?;
             job.declare_partitions(index, info.partitions.len() as u32);
-            inputs.push(Input { stream, next: info.partitions.iter().map(|p| p.start_offset).collect() });
+            inputs.push(Input {
+                stream,
+                next: info.partitions.iter().map(|p| p.start_offset).collect(),
+            });
         }
         let restored = checkpoint::read_checkpoint(&dir)?;
         if let Some(cp) = &restored {
-            job.restore(&cp.snapshot).map_err(|e| engine_error(&spec.query, e))?;
+            job.restore(&cp.snapshot)
+                .map_err(|e| engine_error(&spec.query, e))?;
             for (stream, partition, next) in &cp.header.offsets {
-                let input = inputs.iter_mut().find(|i| i.stream.eq_ignore_ascii_case(stream));
+                let input = inputs
+                    .iter_mut()
+                    .find(|i| i.stream.eq_ignore_ascii_case(stream));
                 if let Some(slot) = input.and_then(|i| i.next.get_mut(*partition as usize)) {
                     *slot = *next;
                 }
@@ -114,20 +132,39 @@ impl Runner {
             sinks.push(match target {
                 OutputTarget::Table { name } => Sink::Table {
                     writer: writer_id(&spec.name, output),
-                    seq_base: job_file.seq_base.get(&output.to_lowercase()).copied().unwrap_or(0),
+                    seq_base: job_file
+                        .seq_base
+                        .get(&output.to_lowercase())
+                        .copied()
+                        .unwrap_or(0),
                     table: name,
                 },
                 OutputTarget::Stream { name } => {
                     ctx.log.get_or_create_stream(&name)?;
-                    Sink::Stream { stream: name }
+                    let writer = writer_id(&spec.name, output);
+                    let ends = restored
+                        .as_ref()
+                        .and_then(|cp| cp.header.stream_ends.get(&name));
+                    let written_through = match ends {
+                        Some(ends) => sink::last_seq_in_stream(&ctx.log, &name, ends, &writer)?,
+                        None => 0,
+                    };
+                    Sink::Stream {
+                        stream: name,
+                        writer,
+                        written_through,
+                    }
                 }
                 OutputTarget::File { path } => {
-                    let checkpointed = restored.as_ref().and_then(|cp| cp.header.file_lengths.get(&path));
+                    let checkpointed = restored
+                        .as_ref()
+                        .and_then(|cp| cp.header.file_lengths.get(&path));
                     if let Some(len) = checkpointed {
                         truncate_to(&path, *len)?;
                     }
-                    let file = NdjsonSink::create(&path)
-                        .map_err(|e| ServerError::Invalid(format!("output file {}: {e}", path.display())))?;
+                    let file = NdjsonSink::create(&path).map_err(|e| {
+                        ServerError::Invalid(format!("output file {}: {e}", path.display()))
+                    })?;
                     Sink::File { path, file }
                 }
             });
@@ -135,7 +172,11 @@ impl Runner {
         {
             let mut s = status.lock();
             s.inputs = inputs.iter().map(|i| i.stream.clone()).collect();
-            s.outputs = outputs.iter().zip(&sinks).map(|(o, sink)| (o.clone(), sink.describe())).collect();
+            s.outputs = outputs
+                .iter()
+                .zip(&sinks)
+                .map(|(o, sink)| (o.clone(), sink.describe()))
+                .collect();
         }
 
         let (wake_tx, wake) = sync_channel(1);
@@ -238,7 +279,12 @@ impl Runner {
 
     fn read(&mut self, index: usize, partition: usize) -> Result<Vec<StoredRecord>, ServerError> {
         let input = &mut self.inputs[index];
-        match self.ctx.log.read(&input.stream, partition as u32, input.next[partition], READ_BATCH_MAX) {
+        match self.ctx.log.read(
+            &input.stream,
+            partition as u32,
+            input.next[partition],
+            READ_BATCH_MAX,
+        ) {
             Err(LogError::OffsetOutOfRange { start, .. }) if start > input.next[partition] => {
                 // Retention removed records the job had not read: skip ahead, loudly.
                 tracing::warn!(job = %self.name, stream = %input.stream, partition, from = input.next[partition], to = start,
@@ -253,7 +299,13 @@ impl Runner {
     fn push(&mut self, index: usize, partition: usize, records: &[StoredRecord]) {
         for record in records {
             let arrival = Arrival::At(record.timestamp_ms.saturating_mul(10_000));
-            if let Err(e) = self.job.push_json(index, partition as u32, record.offset, arrival, &record.value) {
+            if let Err(e) = self.job.push_json(
+                index,
+                partition as u32,
+                record.offset,
+                arrival,
+                &record.value,
+            ) {
                 // The engine counts it in `errors`; the event is dropped, never the job.
                 tracing::debug!(job = %self.name, partition, offset = record.offset, error = %e, "event dropped");
             }
@@ -264,7 +316,8 @@ impl Runner {
     }
 
     fn write_outputs(&mut self, rows: &mut Vec<OutputRow>) -> Result<(), ServerError> {
-        let mut per_output: Vec<Vec<OutputRow>> = (0..self.sinks.len()).map(|_| Vec::new()).collect();
+        let mut per_output: Vec<Vec<OutputRow>> =
+            (0..self.sinks.len()).map(|_| Vec::new()).collect();
         for row in rows.drain(..) {
             if let Some(list) = per_output.get_mut(row.output) {
                 list.push(row);
@@ -285,16 +338,33 @@ impl Runner {
         let mut header = CheckpointHeader::default();
         for input in &self.inputs {
             for (partition, next) in input.next.iter().enumerate() {
-                header.offsets.push((input.stream.clone(), partition as u32, *next));
+                header
+                    .offsets
+                    .push((input.stream.clone(), partition as u32, *next));
             }
         }
         for sink in &self.sinks {
-            if let Sink::File { path, .. } = sink {
-                let len = std::fs::metadata(path).map_err(|e| ServerError::io(format!("stat {}", path.display()), e))?.len();
-                header.file_lengths.insert(path.clone(), len);
+            match sink {
+                Sink::File { path, .. } => {
+                    let len = std::fs::metadata(path)
+                        .map_err(|e| ServerError::io(format!("stat {}", path.display()), e))?
+                        .len();
+                    header.file_lengths.insert(path.clone(), len);
+                }
+                Sink::Stream { stream, .. } => {
+                    let info = self.ctx.log.stream(stream);
+                    let ends = info.map(|i| i.partitions.iter().map(|p| p.end_offset).collect());
+                    header
+                        .stream_ends
+                        .insert(stream.clone(), ends.unwrap_or_default());
+                }
+                Sink::Table { .. } => {}
             }
         }
-        let snapshot = self.job.snapshot().map_err(|e| ServerError::Engine(e.to_string()))?;
+        let snapshot = self
+            .job
+            .snapshot()
+            .map_err(|e| ServerError::Engine(e.to_string()))?;
         checkpoint::write_checkpoint(&self.dir, &Checkpoint { header, snapshot })
     }
 
@@ -305,7 +375,12 @@ impl Runner {
                 Some(info) => info.partitions.iter().map(|p| p.end_offset).collect(),
                 None => Vec::new(),
             };
-            let behind: u64 = input.next.iter().zip(&end).map(|(next, end)| end.saturating_sub(*next)).sum();
+            let behind: u64 = input
+                .next
+                .iter()
+                .zip(&end)
+                .map(|(next, end)| end.saturating_sub(*next))
+                .sum();
             *lag.entry(input.stream.clone()).or_insert(0) += behind;
         }
         let metrics = MetricsView::from(&self.job.metrics());

@@ -1,0 +1,295 @@
+//! eddy's side of the benchmark: a Nexmark query run through `eddy_engine::Job`, fed from
+//! the NDJSON files (JSON decoding included, as the peers do) or from events generated in
+//! memory (as records, to time the operators alone, or as JSON text, to time decoding).
+
+use crate::error::BenchError;
+use crate::generator::{self, GenOptions, Kind, RecordShapes};
+use crate::memory::{peak_rss_bytes, reset_peak_rss};
+use crate::queries::NexmarkQuery;
+use eddy_engine::{Arrival, EngineError, Job, JobOptions, OutputRow, Row, Value};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Pushes between drains of the job's output, so output memory stays bounded.
+const DRAIN_EVERY: u64 = 16_384;
+
+/// The result of one eddy run.
+#[derive(Debug, Clone, Default)]
+pub struct EddyRun {
+    /// Events pushed (all inputs).
+    pub events: u64,
+    /// Rows the query wrote.
+    pub output_rows: u64,
+    /// Events the job rejected or dropped (bad JSON, conversion errors, policies).
+    pub rejected: u64,
+    /// Wall time from the first push to the last output row.
+    pub elapsed: Duration,
+    /// Peak resident memory of this process during the run, when Linux can tell.
+    pub peak_rss_bytes: Option<u64>,
+    /// The output rows, when the run was asked to keep them.
+    pub rows: Vec<Row>,
+}
+
+impl EddyRun {
+    /// Input events per second of wall time (the engine runs on one core).
+    pub fn events_per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// How in-memory events reach the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// Pre-built records with typed datetimes (`push_record`): operators only.
+    Records,
+    /// Pre-serialised JSON text (`push_json`): decoding plus operators.
+    Json,
+}
+
+/// Compiles a query, mapping each job input to its event kind; a construct the engine
+/// does not run yet is `BenchError::Unsupported`.
+pub fn compile(query: &NexmarkQuery) -> Result<(Job, Vec<Kind>), BenchError> {
+    let job = Job::compile(query.sql, JobOptions::default()).map_err(|e| match e {
+        EngineError::Unsupported { .. } => BenchError::Unsupported(e.to_string()),
+        other => BenchError::Compile {
+            query: query.name.to_string(),
+            message: other.to_string(),
+        },
+    })?;
+    let kinds = job
+        .inputs()
+        .iter()
+        .map(|name| {
+            Kind::from_name(name).ok_or_else(|| BenchError::UnknownInput {
+                query: query.name.to_string(),
+                input: name.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((job, kinds))
+}
+
+/// Collects or counts output rows.
+struct Output {
+    keep: bool,
+    rows: Vec<Row>,
+    count: u64,
+    buf: Vec<OutputRow>,
+}
+
+impl Output {
+    fn new(keep: bool) -> Output {
+        Output {
+            keep,
+            rows: Vec::new(),
+            count: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self, job: &mut Job) {
+        job.drain_output(&mut self.buf);
+        self.count += self.buf.len() as u64;
+        if self.keep {
+            self.rows.extend(self.buf.drain(..).map(|r| r.row));
+        } else {
+            self.buf.clear();
+        }
+    }
+
+    fn finish(mut self, mut job: Job, events: u64, start: Instant) -> EddyRun {
+        job.finish();
+        self.drain(&mut job);
+        let elapsed = start.elapsed();
+        let m = job.metrics();
+        EddyRun {
+            events,
+            output_rows: self.count,
+            rejected: m.errors + m.dropped_events,
+            elapsed,
+            peak_rss_bytes: peak_rss_bytes(),
+            rows: self.rows,
+        }
+    }
+}
+
+/// One input file, read line by line; merged with the others by event time.
+struct LineSource {
+    input: usize,
+    path: PathBuf,
+    reader: BufReader<File>,
+    line: Vec<u8>,
+    offset: u64,
+    done: bool,
+}
+
+impl LineSource {
+    fn open(input: usize, path: PathBuf) -> Result<LineSource, BenchError> {
+        let file = File::open(&path).map_err(BenchError::io(&path))?;
+        let mut s = LineSource {
+            input,
+            path,
+            reader: BufReader::with_capacity(1 << 20, file),
+            line: Vec::with_capacity(1024),
+            offset: 0,
+            done: false,
+        };
+        s.advance()?;
+        Ok(s)
+    }
+
+    fn advance(&mut self) -> Result<(), BenchError> {
+        loop {
+            self.line.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.line)
+                .map_err(BenchError::io(&self.path))?;
+            if n == 0 {
+                self.done = true;
+                return Ok(());
+            }
+            while self.line.last().is_some_and(|b| b.is_ascii_whitespace()) {
+                self.line.pop();
+            }
+            if !self.line.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The event time as sortable bytes: generated lines start with `{"dateTime":"<iso>"`,
+    /// and ISO-8601 UTC strings of one width sort like the times they name.
+    fn time_key(&self) -> &[u8] {
+        const PREFIX: &[u8] = b"{\"dateTime\":\"";
+        match self.line.strip_prefix(PREFIX) {
+            Some(rest) => &rest[..rest.len().min(24)],
+            None => &self.line,
+        }
+    }
+}
+
+/// Runs a query over `dir/<kind>/part-0.ndjson` (see [`generator::write_ndjson`]), reading
+/// and decoding the files inside the timed part; `keep_rows` keeps the output for checks.
+pub fn run_files(query: &NexmarkQuery, dir: &Path, keep_rows: bool) -> Result<EddyRun, BenchError> {
+    let (mut job, kinds) = compile(query)?;
+    reset_peak_rss();
+    let start = Instant::now();
+    let mut sources = kinds
+        .iter()
+        .enumerate()
+        .map(|(input, kind)| LineSource::open(input, kind.file(dir)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Output::new(keep_rows);
+    let mut events = 0u64;
+    loop {
+        let next = sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.done)
+            .min_by(|(_, a), (_, b)| a.time_key().cmp(b.time_key()))
+            .map(|(i, _)| i);
+        let Some(i) = next else { break };
+        let s = &mut sources[i];
+        // A rejected event is counted by the job (metrics) and skipped, as a server would.
+        let _ = job.push_json(s.input, 0, s.offset, Arrival::FromPayload, &s.line);
+        s.offset += 1;
+        s.advance()?;
+        events += 1;
+        if events.is_multiple_of(DRAIN_EVERY) {
+            out.drain(&mut job);
+        }
+    }
+    Ok(out.finish(job, events, start))
+}
+
+/// Runs a query over events generated in memory before the clock starts, so the time is
+/// the engine's alone (`Feed::Records`) or decoding plus engine (`Feed::Json`).
+pub fn run_memory(
+    query: &NexmarkQuery,
+    options: &GenOptions,
+    feed: Feed,
+) -> Result<EddyRun, BenchError> {
+    enum Payload {
+        Record(Value),
+        Json(Box<[u8]>),
+    }
+    let (mut job, kinds) = compile(query)?;
+    let shapes = RecordShapes::default();
+    let mut buf = Vec::new();
+    let events: Vec<(usize, Payload)> = generator::events(options)
+        .filter_map(|event| {
+            let (kind, record) = generator::to_record(&event, &shapes);
+            let input = kinds.iter().position(|&k| k == kind)?;
+            Some(match feed {
+                Feed::Records => (input, Payload::Record(record)),
+                Feed::Json => {
+                    buf.clear();
+                    generator::write_json(&event, &mut buf);
+                    (input, Payload::Json(buf.as_slice().into()))
+                }
+            })
+        })
+        .collect();
+    let count = events.len() as u64;
+    reset_peak_rss();
+    let start = Instant::now();
+    let mut out = Output::new(false);
+    for (i, (input, payload)) in events.into_iter().enumerate() {
+        let offset = i as u64;
+        // Rejected events are counted by the job's metrics.
+        let _ = match payload {
+            Payload::Record(r) => job.push_record(input, 0, offset, Arrival::FromPayload, r),
+            Payload::Json(j) => job.push_json(input, 0, offset, Arrival::FromPayload, &j),
+        };
+        if offset % DRAIN_EVERY == DRAIN_EVERY - 1 {
+            out.drain(&mut job);
+        }
+    }
+    Ok(out.finish(job, count, start))
+}
+
+fn cell(run: &Result<EddyRun, BenchError>) -> String {
+    match run {
+        Ok(r) => format!("{:.0}", r.events_per_second()),
+        Err(BenchError::Unsupported(_)) => "unsupported".into(),
+        Err(_) => "failed".into(),
+    }
+}
+
+/// Engine-only numbers: each query fed the same in-memory events as records and as JSON
+/// text, as a Markdown table (events/s on one core; the JSON cost is the difference),
+/// with the reason for each query that did not run.
+pub fn engine_table(queries: &[&NexmarkQuery], options: &GenOptions) -> String {
+    let mut s = String::from(
+        "| query | events | records ev/s | JSON ev/s | output rows |\n|---|---:|---:|---:|---:|\n",
+    );
+    let mut notes = String::new();
+    for q in queries {
+        let records = run_memory(q, options, Feed::Records);
+        let json = run_memory(q, options, Feed::Json);
+        let (events, rows) = match &records {
+            Ok(r) => (r.events.to_string(), r.output_rows.to_string()),
+            Err(e) => {
+                notes.push_str(&format!(
+                    "- {}: {}\n",
+                    q.name,
+                    e.to_string().replace('\n', " ")
+                ));
+                ("-".into(), "-".into())
+            }
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            q.name,
+            events,
+            cell(&records),
+            cell(&json),
+            rows
+        ));
+    }
+    s.push_str(&notes);
+    s
+}

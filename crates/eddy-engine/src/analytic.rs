@@ -1,0 +1,178 @@
+//! Analytic functions, evaluated on every event before WHERE and grouping:
+//! `LAG(x [, offset [, default]])`, `LAST(x [, default])` and `ISFIRST(unit, n)`, each
+//! `OVER ([PARTITION BY k] [LIMIT DURATION(unit, n)] [WHEN cond])`. Each keeps, per
+//! partition key, only the few recent values it can still return.
+
+use crate::error::{EngineError, EvalError};
+use crate::expr::{Ctx, Eval, ExprCompiler, truthy, unsupported};
+use crate::value::Value;
+use crate::window::KeyMap;
+use eddy_sql::ast::{Expr, FunctionCall, Literal};
+use std::collections::VecDeque;
+
+enum Kind {
+    /// The `offset`-th previous matching event's value.
+    Lag { offset: usize },
+    /// The most recent matching event's value, the current one included.
+    Last,
+    /// 1 for the first matching event of each aligned interval of this length, else 0.
+    IsFirst { interval: i64 },
+}
+
+/// One analytic call of a SELECT.
+pub(crate) struct Analytic {
+    kind: Kind,
+    value: Option<Eval>,
+    default: Option<Eval>,
+    partition: Vec<Eval>,
+    when: Option<Eval>,
+    /// LIMIT DURATION in ticks (`i64::MAX` when absent).
+    duration: i64,
+}
+
+/// Per analytic call, per partition key: recent (time, value) pairs.
+pub(crate) type AnalyticState = KeyMap<VecDeque<(i64, Value)>>;
+
+fn literal_int(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(Literal::Integer(i), _) => Some(*i),
+        Expr::Nested(inner, _) => literal_int(inner),
+        _ => None,
+    }
+}
+
+/// `(unit, n)` arguments in ticks, as in `Duration(second, 5)` or `ISFIRST(minute, 1)`.
+fn unit_count(args: &[Expr]) -> Option<i64> {
+    let [Expr::Column(unit, _), n] = args else {
+        return None;
+    };
+    let ticks = eddy_sql::time_unit(&unit.first()?.name)?.ticks();
+    literal_int(n)?.checked_mul(ticks).filter(|t| *t > 0)
+}
+
+impl Analytic {
+    /// Compiles `call` (name in lower case) if it is an analytic function.
+    pub(crate) fn compile(
+        c: &mut ExprCompiler,
+        name: &str,
+        call: &FunctionCall,
+    ) -> Result<Analytic, EngineError> {
+        let bad = |what: &str| {
+            unsupported(
+                c.text,
+                call.span,
+                format!("{}(...) {what}", call.dotted_name()),
+            )
+        };
+        let Some(over) = &call.over else {
+            return Err(bad("without OVER"));
+        };
+        if !over.order_by.is_empty() {
+            return Err(bad("with OVER (ORDER BY ...)"));
+        }
+        let duration = match &over.limit_duration {
+            Some(Expr::Function(d)) => {
+                unit_count(&d.args).ok_or_else(|| bad("with this LIMIT DURATION"))?
+            }
+            Some(_) => return Err(bad("with this LIMIT DURATION")),
+            None => i64::MAX,
+        };
+        let (kind, value, default) = match (name, call.args.as_slice()) {
+            ("lag", [x, rest @ ..]) if rest.len() <= 2 => {
+                let offset = match rest.first() {
+                    Some(o) => literal_int(o)
+                        .and_then(|o| usize::try_from(o).ok())
+                        .filter(|o| *o >= 1),
+                    None => Some(1),
+                }
+                .ok_or_else(|| bad("with an offset that is not a positive integer"))?;
+                (Kind::Lag { offset }, Some(c.compile(x)?), rest.get(1))
+            }
+            ("last", [x, rest @ ..]) if rest.len() <= 1 => {
+                (Kind::Last, Some(c.compile(x)?), rest.first())
+            }
+            ("isfirst", args) => {
+                let interval = unit_count(args).ok_or_else(|| bad("with these arguments"))?;
+                (Kind::IsFirst { interval }, None, None)
+            }
+            _ => return Err(bad("")),
+        };
+        Ok(Analytic {
+            kind,
+            value,
+            default: default.map(|d| c.compile(d)).transpose()?,
+            partition: over
+                .partition_by
+                .iter()
+                .map(|p| c.compile(p))
+                .collect::<Result<_, _>>()?,
+            when: over.when.as_ref().map(|w| c.compile(w)).transpose()?,
+            duration,
+        })
+    }
+
+    /// The function's value for the event in `ctx`, updating `state`.
+    pub(crate) fn eval(&self, ctx: &Ctx, state: &mut AnalyticState) -> Result<Value, EvalError> {
+        let key: Vec<Value> = self
+            .partition
+            .iter()
+            .map(|p| p(ctx))
+            .collect::<Result<_, _>>()?;
+        let matches = match &self.when {
+            Some(w) => truthy(&w(ctx)?)?,
+            None => true,
+        };
+        let history = match state.0.get_mut(key.as_slice()) {
+            Some(h) => h,
+            None => state.0.entry(key.into_boxed_slice()).or_default(),
+        };
+        let oldest = ctx.time.saturating_sub(self.duration);
+        while history.front().is_some_and(|(t, _)| *t < oldest) {
+            history.pop_front();
+        }
+        let default = |ctx: &Ctx| self.default.as_ref().map_or(Ok(Value::Null), |d| d(ctx));
+        Ok(match self.kind {
+            Kind::Lag { offset } => {
+                let result = match history.len().checked_sub(offset) {
+                    Some(i) => history[i].1.clone(),
+                    None => default(ctx)?,
+                };
+                if matches {
+                    history.push_back((ctx.time, self.value(ctx)?));
+                    if history.len() > offset {
+                        history.pop_front();
+                    }
+                }
+                result
+            }
+            Kind::Last => {
+                if matches {
+                    history.clear();
+                    history.push_back((ctx.time, self.value(ctx)?));
+                }
+                match history.back() {
+                    Some((_, v)) => v.clone(),
+                    None => default(ctx)?,
+                }
+            }
+            Kind::IsFirst { interval } => {
+                // The interval is identified by its end, aligned like a tumbling window.
+                let a = ctx.time as i128;
+                let k = a.div_euclid(interval as i128)
+                    + i128::from(a.rem_euclid(interval as i128) != 0);
+                let end = Value::BigInt(i64::try_from(k * interval as i128).unwrap_or(i64::MAX));
+                let first = history.back().is_none_or(|(_, e)| *e != end);
+                if !matches {
+                    return Ok(Value::BigInt(0));
+                }
+                history.clear();
+                history.push_back((ctx.time, end));
+                Value::BigInt(i64::from(first))
+            }
+        })
+    }
+
+    fn value(&self, ctx: &Ctx) -> Result<Value, EvalError> {
+        self.value.as_ref().map_or(Ok(Value::Null), |v| v(ctx))
+    }
+}

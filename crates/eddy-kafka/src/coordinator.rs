@@ -1,0 +1,658 @@
+//! The consumer-group coordinator: Kafka's classic group state machine, in memory.
+//!
+//! ```text
+//!   Empty ──join──► PreparingRebalance ──all members joined / rebalance timeout──► CompletingRebalance
+//!     ▲                   ▲      ▲                                                    │ leader's SyncGroup
+//!     └──last member gone─┘      └──────── join, leave, session expiry ◄── Stable ◄───┘
+//! ```
+//! The broker never interprets assignments: the leader (first member of the generation) gets
+//! every member's subscription metadata and hands back each member's assignment (range,
+//! roundrobin, sticky, ... are client-side). Waiting JoinGroup/SyncGroup requests hold a
+//! oneshot receiver; the state machine answers them. Committed offsets are not kept here
+//! (see `groups.rs`: they go to the log).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::error::code;
+
+/// The state of one group, named as DescribeGroups reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum State {
+    /// No members (offsets may still be committed).
+    #[default]
+    Empty,
+    /// Waiting for every member to (re)join.
+    PreparingRebalance,
+    /// Joined; waiting for the leader's assignments.
+    CompletingRebalance,
+    /// Assignments handed out; members heartbeat.
+    Stable,
+}
+
+impl State {
+    /// Kafka's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Empty => "Empty",
+            State::PreparingRebalance => "PreparingRebalance",
+            State::CompletingRebalance => "CompletingRebalance",
+            State::Stable => "Stable",
+        }
+    }
+}
+
+/// A JoinGroup as the coordinator needs it.
+#[derive(Debug)]
+pub(crate) struct JoinArgs {
+    pub group: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+: a new member first gets `MEMBER_ID_REQUIRED` and its id, then rejoins.
+    pub require_known_member_id: bool,
+}
+
+/// The answer to a JoinGroup.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JoinOutcome {
+    pub error: i16,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// Only for the leader: `(member id, instance id, metadata for the chosen protocol)`.
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+/// The answer to a SyncGroup.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SyncOutcome {
+    pub error: i16,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub assignment: Bytes,
+}
+
+/// Either an answer now, or one the state machine sends when the rebalance gets there.
+pub(crate) enum Reply<T> {
+    Now(T),
+    Later(oneshot::Receiver<T>),
+}
+
+/// One member as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberView {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+/// One group as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupView {
+    pub state: State,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug)]
+struct Member {
+    instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+    protocols: Vec<(String, Bytes)>,
+    assignment: Bytes,
+    last_seen: Instant,
+    join: Option<oneshot::Sender<JoinOutcome>>,
+    sync: Option<oneshot::Sender<SyncOutcome>>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    state: State,
+    generation: i32,
+    protocol_type: Option<String>,
+    protocol: Option<String>,
+    leader: Option<String>,
+    /// In join order: the first member leads a new group.
+    members: IndexMap<String, Member>,
+    /// Ids handed out with `MEMBER_ID_REQUIRED`, valid until the instant.
+    pending: HashMap<String, Instant>,
+    rebalance_deadline: Option<Instant>,
+}
+
+/// All groups of the broker.
+pub(crate) struct Coordinator {
+    groups: Mutex<HashMap<String, Group>>,
+    next_member: AtomicU64,
+}
+
+impl Default for Coordinator {
+    fn default() -> Self {
+        // Seeded from the clock so member ids of a restarted broker never repeat old ones.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        Coordinator {
+            groups: Mutex::new(HashMap::new()),
+            next_member: AtomicU64::new(seed),
+        }
+    }
+}
+
+fn join_error(error: i16, member_id: String) -> JoinOutcome {
+    JoinOutcome {
+        error,
+        generation: -1,
+        member_id,
+        ..JoinOutcome::default()
+    }
+}
+
+fn sync_error(error: i16) -> SyncOutcome {
+    SyncOutcome {
+        error,
+        ..SyncOutcome::default()
+    }
+}
+
+impl Group {
+    /// Protocol names every member supports, in `first`'s order of preference.
+    fn common_protocols(&self, first: &[(String, Bytes)]) -> Vec<String> {
+        first
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == n))
+            })
+            .collect()
+    }
+
+    fn prepare_rebalance(&mut self, now: Instant) {
+        if self.state == State::PreparingRebalance {
+            return;
+        }
+        for m in self.members.values_mut() {
+            if let Some(tx) = m.sync.take() {
+                let _ = tx.send(sync_error(code::REBALANCE_IN_PROGRESS));
+            }
+        }
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
+        self.state = State::PreparingRebalance;
+        self.rebalance_deadline = Some(now + timeout);
+    }
+
+    fn maybe_complete_join(&mut self) {
+        if self.state == State::PreparingRebalance
+            && self.members.values().all(|m| m.join.is_some())
+        {
+            self.complete_join();
+        }
+    }
+
+    /// Starts the next generation with the members that rejoined; the others are dropped.
+    fn complete_join(&mut self) {
+        self.members.retain(|_, m| m.join.is_some());
+        self.rebalance_deadline = None;
+        self.generation += 1;
+        let Some(first) = self.members.values().next() else {
+            self.state = State::Empty;
+            self.leader = None;
+            self.protocol = None;
+            return;
+        };
+        let leader = match &self.leader {
+            Some(l) if self.members.contains_key(l) => l.clone(),
+            _ => self.members.keys().next().cloned().unwrap_or_default(),
+        };
+        let leader_protocols = self
+            .members
+            .get(&leader)
+            .map_or(&first.protocols, |m| &m.protocols);
+        self.protocol = self.common_protocols(leader_protocols).into_iter().next();
+        self.leader = Some(leader.clone());
+        self.state = State::CompletingRebalance;
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let all: Vec<_> = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(p, _)| *p == protocol)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                (id.clone(), m.instance_id.clone(), meta)
+            })
+            .collect();
+        for (id, m) in self.members.iter_mut() {
+            m.assignment = Bytes::new();
+            if let Some(tx) = m.join.take() {
+                let _ = tx.send(JoinOutcome {
+                    error: code::NONE,
+                    generation: self.generation,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol: self.protocol.clone(),
+                    leader: leader.clone(),
+                    member_id: id.clone(),
+                    members: if *id == leader {
+                        all.clone()
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+        tracing::info!(generation = self.generation, members = self.members.len(), %leader, "group rebalanced");
+    }
+
+    /// Removes members; the rest rebalance.
+    fn remove_members(&mut self, ids: &[String], now: Instant) {
+        let before = self.members.len();
+        self.members.retain(|id, _| !ids.contains(id));
+        if self.members.len() == before {
+            return;
+        }
+        if self.members.is_empty() {
+            self.state = State::Empty;
+            self.generation += 1;
+            self.leader = None;
+            self.protocol = None;
+            self.rebalance_deadline = None;
+        } else {
+            self.prepare_rebalance(now);
+            self.maybe_complete_join();
+        }
+    }
+}
+
+impl Coordinator {
+    fn next_member_id(&self, client_id: &str) -> String {
+        let n = self.next_member.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}-{n:016x}",
+            if client_id.is_empty() {
+                "member"
+            } else {
+                client_id
+            }
+        )
+    }
+
+    /// Handles JoinGroup: registers the member and starts (or joins) a rebalance.
+    pub fn join(&self, a: JoinArgs, now: Instant) -> Reply<JoinOutcome> {
+        let mut groups = self.groups.lock();
+        let g = groups.entry(a.group.clone()).or_default();
+        if !g.members.is_empty() {
+            let same_type = g.protocol_type.as_deref() == Some(a.protocol_type.as_str());
+            if !same_type || g.common_protocols(&a.protocols).is_empty() {
+                return Reply::Now(join_error(code::INCONSISTENT_GROUP_PROTOCOL, a.member_id));
+            }
+        }
+        let member_id = if a.member_id.is_empty() {
+            let id = self.next_member_id(&a.client_id);
+            if a.require_known_member_id {
+                g.pending.insert(id.clone(), now + a.session_timeout);
+                return Reply::Now(join_error(code::MEMBER_ID_REQUIRED, id));
+            }
+            id
+        } else if g.members.contains_key(&a.member_id) || g.pending.remove(&a.member_id).is_some() {
+            a.member_id
+        } else {
+            return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, a.member_id));
+        };
+        let (tx, rx) = oneshot::channel();
+        let member = g.members.entry(member_id).or_insert_with(|| Member {
+            instance_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            session_timeout: a.session_timeout,
+            rebalance_timeout: a.rebalance_timeout,
+            protocols: Vec::new(),
+            assignment: Bytes::new(),
+            last_seen: now,
+            join: None,
+            sync: None,
+        });
+        member.instance_id = a.instance_id;
+        member.client_id = a.client_id;
+        member.client_host = a.client_host;
+        member.session_timeout = a.session_timeout;
+        member.rebalance_timeout = a.rebalance_timeout;
+        member.protocols = a.protocols;
+        member.last_seen = now;
+        member.join = Some(tx);
+        g.protocol_type = Some(a.protocol_type);
+        g.prepare_rebalance(now);
+        g.maybe_complete_join();
+        Reply::Later(rx)
+    }
+
+    /// Handles SyncGroup: the leader's call hands every member its assignment.
+    pub fn sync(
+        &self,
+        group: &str,
+        generation: i32,
+        member_id: &str,
+        assignments: Vec<(String, Bytes)>,
+        now: Instant,
+    ) -> Reply<SyncOutcome> {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get_mut(group) else {
+            return Reply::Now(sync_error(code::UNKNOWN_MEMBER_ID));
+        };
+        if !g.members.contains_key(member_id) {
+            return Reply::Now(sync_error(code::UNKNOWN_MEMBER_ID));
+        }
+        if generation != g.generation {
+            return Reply::Now(sync_error(code::ILLEGAL_GENERATION));
+        }
+        let outcome = |g: &Group, assignment: Bytes| SyncOutcome {
+            error: code::NONE,
+            protocol_type: g.protocol_type.clone(),
+            protocol: g.protocol.clone(),
+            assignment,
+        };
+        match g.state {
+            State::Empty | State::PreparingRebalance => {
+                Reply::Now(sync_error(code::REBALANCE_IN_PROGRESS))
+            }
+            State::Stable => {
+                let assignment = g
+                    .members
+                    .get(member_id)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default();
+                Reply::Now(outcome(g, assignment))
+            }
+            State::CompletingRebalance => {
+                let (tx, rx) = oneshot::channel();
+                if let Some(m) = g.members.get_mut(member_id) {
+                    m.sync = Some(tx);
+                    m.last_seen = now;
+                }
+                if g.leader.as_deref() == Some(member_id) {
+                    let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                    for (id, m) in g.members.iter_mut() {
+                        m.assignment = given.remove(id).unwrap_or_default();
+                    }
+                    g.state = State::Stable;
+                    let replies: Vec<_> = g
+                        .members
+                        .values_mut()
+                        .filter_map(|m| m.sync.take().map(|tx| (tx, m.assignment.clone())))
+                        .collect();
+                    for (tx, assignment) in replies {
+                        let _ = tx.send(outcome(g, assignment));
+                    }
+                }
+                Reply::Later(rx)
+            }
+        }
+    }
+
+    /// Handles Heartbeat: keeps the session alive and says whether to rejoin.
+    pub fn heartbeat(&self, group: &str, generation: i32, member_id: &str, now: Instant) -> i16 {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get_mut(group) else {
+            return code::UNKNOWN_MEMBER_ID;
+        };
+        let Some(m) = g.members.get_mut(member_id) else {
+            return code::UNKNOWN_MEMBER_ID;
+        };
+        if generation != g.generation {
+            return code::ILLEGAL_GENERATION;
+        }
+        m.last_seen = now;
+        if g.state == State::PreparingRebalance {
+            code::REBALANCE_IN_PROGRESS
+        } else {
+            code::NONE
+        }
+    }
+
+    /// Handles LeaveGroup; returns each member's error code.
+    pub fn leave(&self, group: &str, member_ids: &[String], now: Instant) -> Vec<i16> {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get_mut(group) else {
+            return vec![code::UNKNOWN_MEMBER_ID; member_ids.len()];
+        };
+        let codes = member_ids
+            .iter()
+            .map(|id| {
+                if g.members.contains_key(id) {
+                    code::NONE
+                } else {
+                    code::UNKNOWN_MEMBER_ID
+                }
+            })
+            .collect();
+        g.remove_members(member_ids, now);
+        codes
+    }
+
+    /// Whether an OffsetCommit from this member and generation may be applied (Kafka's rules:
+    /// generation -1 is a standalone consumer; commits are refused only mid-assignment).
+    pub fn check_commit(&self, group: &str, generation: i32, member_id: &str) -> Result<(), i16> {
+        if generation < 0 {
+            return Ok(());
+        }
+        let groups = self.groups.lock();
+        let g = groups.get(group).ok_or(code::ILLEGAL_GENERATION)?;
+        if !g.members.contains_key(member_id) {
+            return Err(code::UNKNOWN_MEMBER_ID);
+        }
+        if generation != g.generation {
+            return Err(code::ILLEGAL_GENERATION);
+        }
+        if g.state == State::CompletingRebalance {
+            return Err(code::REBALANCE_IN_PROGRESS);
+        }
+        Ok(())
+    }
+
+    /// Expires silent members and overdue rebalances; called periodically.
+    pub fn expire(&self, now: Instant) {
+        let mut groups = self.groups.lock();
+        for (name, g) in groups.iter_mut() {
+            g.pending.retain(|_, until| *until > now);
+            // A member waiting in JoinGroup is not heartbeating; the rebalance timeout covers it.
+            let expired: Vec<String> = g
+                .members
+                .iter()
+                .filter(|(_, m)| {
+                    m.join.is_none() && now.duration_since(m.last_seen) > m.session_timeout
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            if !expired.is_empty() {
+                tracing::info!(group = %name, members = ?expired, "session timeout; removing members");
+                g.remove_members(&expired, now);
+            }
+            if g.state == State::PreparingRebalance
+                && g.rebalance_deadline.is_some_and(|d| d <= now)
+            {
+                tracing::info!(group = %name, "rebalance timeout; members that did not rejoin are dropped");
+                g.complete_join();
+            }
+        }
+    }
+
+    /// A group as DescribeGroups shows it (`None`: unknown, reported as "Dead").
+    pub fn describe(&self, group: &str) -> Option<GroupView> {
+        let groups = self.groups.lock();
+        let g = groups.get(group)?;
+        let protocol = g.protocol.clone().unwrap_or_default();
+        Some(GroupView {
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: protocol.clone(),
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| MemberView {
+                    member_id: id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: m
+                        .protocols
+                        .iter()
+                        .find(|(p, _)| *p == protocol)
+                        .map(|(_, b)| b.clone())
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Every group known since start: `(name, protocol type, state)`.
+    pub fn list(&self) -> Vec<(String, String, State)> {
+        let groups = self.groups.lock();
+        let mut all: Vec<_> = groups
+            .iter()
+            .map(|(n, g)| {
+                (
+                    n.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state,
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(member_id: &str, client: &str) -> JoinArgs {
+        JoinArgs {
+            group: "g".into(),
+            member_id: member_id.into(),
+            instance_id: None,
+            client_id: client.into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(30),
+            protocol_type: "consumer".into(),
+            protocols: vec![
+                ("range".into(), Bytes::from_static(b"meta")),
+                ("roundrobin".into(), Bytes::new()),
+            ],
+            require_known_member_id: true,
+        }
+    }
+
+    fn now_reply<T>(r: Reply<T>) -> T {
+        match r {
+            Reply::Now(t) => t,
+            Reply::Later(mut rx) => rx.try_recv().expect("answered already"),
+        }
+    }
+
+    /// Joins a new member through the MEMBER_ID_REQUIRED round trip; returns id and receiver.
+    fn join_new(c: &Coordinator, client: &str, now: Instant) -> (String, Reply<JoinOutcome>) {
+        let first = now_reply(c.join(args("", client), now));
+        assert_eq!(first.error, code::MEMBER_ID_REQUIRED);
+        let r = c.join(args(&first.member_id, client), now);
+        (first.member_id, r)
+    }
+
+    #[test]
+    fn leader_assigns_and_followers_get_their_share_after_a_rebalance() {
+        let c = Coordinator::default();
+        let t = Instant::now();
+        let (a, r) = join_new(&c, "a", t);
+        let ja = now_reply(r);
+        assert_eq!(
+            (ja.error, ja.generation, ja.leader.as_str()),
+            (code::NONE, 1, a.as_str())
+        );
+        assert_eq!(ja.protocol.as_deref(), Some("range"));
+        let sa = now_reply(c.sync("g", 1, &a, vec![(a.clone(), Bytes::from_static(b"all"))], t));
+        assert_eq!(sa.assignment, Bytes::from_static(b"all"));
+        // A second member joins: the leader learns by heartbeat and rejoins.
+        let (b, rb) = join_new(&c, "b", t);
+        assert_eq!(c.heartbeat("g", 1, &a, t), code::REBALANCE_IN_PROGRESS);
+        let Reply::Later(mut rb) = rb else {
+            panic!("b must wait for the leader")
+        };
+        let ja2 = now_reply(c.join(args(&a, "a"), t));
+        let jb = rb.try_recv().unwrap();
+        assert_eq!((ja2.generation, jb.generation), (2, 2));
+        assert_eq!(ja2.members.len(), 2, "leader sees every member");
+        assert!(jb.members.is_empty());
+        let Reply::Later(mut sb) = c.sync("g", 2, &b, vec![], t) else {
+            panic!("follower waits for the leader")
+        };
+        now_reply(c.sync(
+            "g",
+            2,
+            &a,
+            vec![(a.clone(), "p0".into()), (b.clone(), "p1".into())],
+            t,
+        ));
+        assert_eq!(sb.try_recv().unwrap().assignment, Bytes::from_static(b"p1"));
+        assert_eq!(c.check_commit("g", 2, &b), Ok(()));
+        assert_eq!(c.check_commit("g", 1, &b), Err(code::ILLEGAL_GENERATION));
+        assert_eq!(c.describe("g").unwrap().state, State::Stable);
+    }
+
+    #[test]
+    fn leaving_and_expired_members_trigger_rebalances() {
+        let c = Coordinator::default();
+        let t = Instant::now();
+        let (a, r) = join_new(&c, "a", t);
+        now_reply(r);
+        now_reply(c.sync("g", 1, &a, vec![], t));
+        let (b, rb) = join_new(&c, "b", t);
+        now_reply(c.join(args(&a, "a"), t));
+        let Reply::Later(mut rb) = rb else { panic!() };
+        rb.try_recv().unwrap();
+        now_reply(c.sync("g", 2, &a, vec![], t));
+        // b leaves: a must rejoin for generation 3.
+        assert_eq!(c.leave("g", std::slice::from_ref(&b), t), vec![code::NONE]);
+        assert_eq!(c.heartbeat("g", 2, &a, t), code::REBALANCE_IN_PROGRESS);
+        assert_eq!(now_reply(c.join(args(&a, "a"), t)).generation, 3);
+        now_reply(c.sync("g", 3, &a, vec![], t));
+        // a goes silent past its session timeout: the group empties.
+        c.expire(t + Duration::from_secs(11));
+        assert_eq!(c.describe("g").unwrap().state, State::Empty);
+        assert_eq!(c.heartbeat("g", 3, &a, t), code::UNKNOWN_MEMBER_ID);
+        assert_eq!(
+            now_reply(c.join(args("stranger", "x"), t)).error,
+            code::UNKNOWN_MEMBER_ID
+        );
+    }
+}

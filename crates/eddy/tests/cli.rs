@@ -1,0 +1,100 @@
+//! `eddy demo` and `eddy query` through the real binary.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn eddy(args: &[&str], data_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("eddy runs")
+}
+
+fn query_json(sql: &str, data_dir: &Path) -> Vec<Value> {
+    let output = eddy(&["query", sql, "--format", "json"], data_dir);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "eddy query failed: {stderr}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect()
+}
+
+#[test]
+fn demo_produces_congestion_rows_that_query_reads_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = eddy(
+        &["demo", "--duration-s", "5", "--http", "127.0.0.1:0"],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert!(
+        demo.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    assert!(
+        stdout.starts_with("eddy listening http=127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("dashboard: http://127.0.0.1:"), "{stdout}");
+
+    // The two minutes of backfill close at least eleven 10-second windows for all 40 segments.
+    let rows = query_json(
+        "SELECT COUNT(DISTINCT SegmentId) AS segments, COUNT(*) AS rows, MIN(Readings) AS lo FROM SegmentCongestion",
+        dir.path(),
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["segments"], 40, "{rows:?}");
+    assert!(
+        rows[0]["rows"].as_i64().is_some_and(|n| n >= 40 * 11),
+        "{rows:?}"
+    );
+    assert!(rows[0]["lo"].as_i64().is_some_and(|n| n >= 1), "{rows:?}");
+    let levels = query_json(
+        "SELECT DISTINCT Congestion FROM segmentcongestion",
+        dir.path(),
+    );
+    for level in &levels {
+        let level = level["Congestion"].as_str().unwrap_or_default();
+        assert!(
+            ["free", "moderate", "heavy", "jam"].contains(&level),
+            "unknown level {level}"
+        );
+    }
+    assert!(!levels.is_empty());
+
+    let table = eddy(
+        &[
+            "query",
+            "SELECT COUNT(DISTINCT SegmentId) AS segments FROM SegmentCongestion",
+        ],
+        dir.path(),
+    );
+    assert!(table.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&table.stdout),
+        " segments\n----------\n       40\n(1 row)\n"
+    );
+    let csv = eddy(
+        &[
+            "query",
+            "SELECT COUNT(DISTINCT SegmentId) AS segments FROM SegmentCongestion",
+            "--format",
+            "csv",
+        ],
+        dir.path(),
+    );
+    assert_eq!(String::from_utf8_lossy(&csv.stdout), "segments\r\n40\r\n");
+
+    let bad = eddy(
+        &["query", "SELECT nosuch FROM SegmentCongestion"],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2), "a bad query is a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("error: "));
+}

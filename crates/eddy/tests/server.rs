@@ -1,0 +1,127 @@
+//! `eddy server` as a user runs it: a child process, events over HTTP, a continuous job,
+//! results through `/api/query`, and a `kill -9` in the middle.
+
+mod common;
+
+use common::{ServerProcess, int};
+use serde_json::{Value, json};
+
+#[test]
+fn job_results_are_exact_windows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path());
+    server.create_job(
+        "toll-counts",
+        "SELECT TollId, COUNT(*) AS Cars, System.Timestamp() AS WindowEnd INTO TollCounts \
+         FROM tolls TIMESTAMP BY EntryTime GROUP BY TollId, TumblingWindow(minute, 5)",
+    );
+    let event = |toll: i64, time: &str| json!({ "TollId": toll, "EntryTime": time });
+    server.post_events(
+        "tolls",
+        &[
+            event(1, "2024-01-01T00:00:10Z"),
+            event(1, "2024-01-01T00:01:30Z"),
+            event(2, "2024-01-01T00:05:00Z"),
+            event(1, "2024-01-01T00:06:00Z"),
+        ],
+    );
+    // Closes every window before it; its own window stays open.
+    server.post_events("tolls", &[event(9, "2024-01-01T00:30:30Z")]);
+    let rows = server.wait_for(
+        "SELECT TollId, Cars, WindowEnd FROM tollcounts ORDER BY WindowEnd, TollId",
+        |rows| rows.len() >= 3,
+    );
+    let summary: Vec<(i64, i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                int(&r[0]),
+                int(&r[1]),
+                r[2].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(summary.len(), 3, "{rows:?}");
+    assert_eq!((summary[0].0, summary[0].1), (1, 2));
+    assert_eq!((summary[1].0, summary[1].1), (2, 1));
+    assert_eq!((summary[2].0, summary[2].1), (1, 1));
+    assert!(summary[0].2.starts_with("2024-01-01T00:05:00"), "{rows:?}");
+    assert!(summary[1].2.starts_with("2024-01-01T00:05:00"), "{rows:?}");
+    assert!(summary[2].2.starts_with("2024-01-01T00:10:00"), "{rows:?}");
+
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args([
+            "query",
+            "SELECT TollId, Cars FROM TollCounts ORDER BY WindowEnd, TollId",
+            "--format",
+            "csv",
+        ])
+        .args(["--server", &server.base])
+        .output()
+        .expect("eddy query runs");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&cli.stdout),
+        "TollId,Cars\r\n1,2\r\n2,1\r\n1,1\r\n"
+    );
+}
+
+/// Event `i` lies 100 ms after event `i - 1`, so every 1-second window holds exactly 10.
+fn events(range: std::ops::Range<i64>) -> Vec<Value> {
+    range
+        .map(|i| {
+            let ms = 50 + i * 100;
+            json!({ "i": i, "ts": format!("2024-01-01T00:{:02}:{:02}.{:03}Z", ms / 60_000, ms / 1000 % 60, ms % 1000) })
+        })
+        .collect()
+}
+
+#[test]
+fn every_acknowledged_event_counts_once_across_kill_9() {
+    const QUERY: &str = "SELECT COUNT(*) AS n, System.Timestamp() AS t INTO counts FROM ev TIMESTAMP BY ts \
+                         GROUP BY TumblingWindow(second, 1)";
+    const TOTALS: &str =
+        "SELECT COUNT(*) AS windows, SUM(n) AS total, MIN(n) AS lo, MAX(n) AS hi FROM counts";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = ServerProcess::start(dir.path());
+    first.create_job("counter", QUERY);
+    for chunk in events(0..500).chunks(100) {
+        first.post_events("ev", chunk);
+    }
+    // Some output has landed before the crash, so recovery must not count it again.
+    first.wait_for(TOTALS, |rows| {
+        rows.first()
+            .is_some_and(|r| r[1].as_f64().is_some_and(|n| n >= 300.0))
+    });
+    first.kill();
+
+    let second = ServerProcess::start(dir.path());
+    for chunk in events(500..1000).chunks(100) {
+        second.post_events("ev", chunk);
+    }
+    second.post_events(
+        "ev",
+        &[json!({ "i": -1, "ts": "2024-01-02T00:00:00.500Z" })],
+    );
+    let rows = second.wait_for(TOTALS, |rows| {
+        rows.first()
+            .is_some_and(|r| r[1].as_f64().is_some_and(|n| n >= 1000.0))
+    });
+    let totals: Vec<i64> = rows[0].iter().map(int).collect();
+    assert_eq!(
+        totals,
+        [100, 1000, 10, 10],
+        "windows, events, min and max per window"
+    );
+    let duplicates = second
+        .query("SELECT t FROM counts GROUP BY t HAVING COUNT(*) > 1")
+        .expect("query");
+    assert!(
+        duplicates.is_empty(),
+        "windows written twice: {duplicates:?}"
+    );
+}
