@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/eddy-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+echo "== setup: real peers the tests drive"
+# Kafka clients (confluent-kafka, kafka-python, kcat, kafkajs) for eddy-kafka's client tests.
+crates/eddy-kafka/tests/setup.sh
+# DuckDB checks eddy's Nexmark results.
+python3 -m pip install --quiet --disable-pip-version-check duckdb
+
 echo "== formatting"
 cargo fmt --all -- --check
 
