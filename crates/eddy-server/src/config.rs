@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub auth_token: Option<String>,
     /// Partitions of a stream created implicitly (first event, or a job input).
     pub default_partitions: u32,
+    /// Address of the Kafka protocol listener; `None` serves no Kafka (port 0 picks a free port).
+    pub kafka: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +40,7 @@ impl Default for ServerConfig {
             fsync: eddy_log::FsyncPolicy::IntervalMs(100),
             auth_token: None,
             default_partitions: 4,
+            kafka: None,
         }
     }
 }

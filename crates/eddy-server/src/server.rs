@@ -34,6 +34,8 @@ pub(crate) struct Shared {
 pub struct Server {
     shared: Arc<Shared>,
     http_addr: SocketAddr,
+    /// The bound Kafka protocol address, when Kafka is served.
+    kafka_addr: Option<SocketAddr>,
     /// Owned here; sending `true` stops the HTTP server (gracefully) and the background tasks.
     shutdown: watch::Sender<bool>,
     /// HTTP server and the retention tick, awaited by `shutdown`.
@@ -90,6 +92,17 @@ impl Server {
         };
         let http_addr = listener.local_addr().map_err(ServerError::Http)?;
         let (shutdown, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let kafka_addr = match config.kafka {
+            None => None,
+            Some(addr) => {
+                let (task, bound) = start_kafka(addr, shared.log.clone(), stopped.clone())
+                    .await
+                    .inspect_err(|_| shared.jobs.shutdown())?;
+                tasks.push(task);
+                Some(bound)
+            }
+        };
         let app = crate::http::router(shared.clone());
         let mut http_stopped = stopped.clone();
         let http = tokio::spawn(async move {
@@ -113,17 +126,24 @@ impl Server {
             Ok(())
         });
         tracing::info!(addr = %http_addr, data_dir = %dir.display(), "eddy server started");
+        tasks.extend([http, retention]);
         Ok(Server {
             shared,
             http_addr,
+            kafka_addr,
             shutdown,
-            tasks: vec![http, retention],
+            tasks,
         })
     }
 
     /// The bound HTTP address (useful with port 0).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound Kafka protocol address, if Kafka is served (useful with port 0).
+    pub fn kafka_addr(&self) -> Option<SocketAddr> {
+        self.kafka_addr
     }
 
     /// Appends JSON objects to `stream` exactly as `POST /api/streams/{stream}/events` does;
@@ -170,6 +190,37 @@ impl Server {
             .await
             .map_err(|e| ServerError::io("shutting down", std::io::Error::other(e.to_string())))?
     }
+}
+
+/// Binds the Kafka listener over the same log as HTTP and serves it until `stopped` turns
+/// true; topics are streams, so producers on either protocol feed the same jobs.
+async fn start_kafka(
+    addr: SocketAddr,
+    log: Arc<Log>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(JoinHandle<()>, SocketAddr), ServerError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServerError::io(format!("binding the Kafka listener on {addr}"), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServerError::io("reading the Kafka listener address", e))?;
+    let config = eddy_kafka::KafkaConfig {
+        advertised_host: bound.ip().to_string(),
+        advertised_port: bound.port(),
+        auto_create_partitions: log.config().default_partitions,
+        ..eddy_kafka::KafkaConfig::default()
+    };
+    let stop = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let task = tokio::spawn(async move {
+        if let Err(e) = eddy_kafka::serve(listener, log, config, stop).await {
+            tracing::error!(error = %e, "kafka listener failed");
+        }
+    });
+    tracing::info!(addr = %bound, "kafka protocol listening");
+    Ok((task, bound))
 }
 
 /// Runs `work` on the blocking pool every `interval` until `stopped` turns true.

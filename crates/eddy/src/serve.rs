@@ -17,6 +17,12 @@ pub struct ServerArgs {
     /// Address of the HTTP API and dashboard; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
+    /// Address of the Kafka protocol listener; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    kafka: SocketAddr,
+    /// Serve no Kafka protocol listener.
+    #[arg(long, conflicts_with = "kafka")]
+    no_kafka: bool,
     /// When appended events are fsynced: always, never, or interval:MS (group commit).
     #[arg(long, default_value = "interval:100")]
     fsync: FsyncPolicy,
@@ -35,6 +41,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<()> {
         fsync: args.fsync,
         auth_token: args.auth_token,
         default_partitions: args.partitions,
+        kafka: (!args.no_kafka).then_some(args.kafka),
     };
     crate::runtime()?.block_on(async {
         let server = start(config).await?;
@@ -44,14 +51,22 @@ pub fn server(args: ServerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Starts a server and prints the line scripts and tests wait for: `eddy listening http=ADDR`.
+/// Starts a server and prints the line scripts and tests wait for:
+/// `eddy listening http=ADDR` (followed by ` kafka=ADDR` when Kafka is served).
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let data_dir = config.data_dir.display().to_string();
     let server = Server::start(config)
         .await
         .with_context(|| format!("starting the server on {data_dir}"))?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "eddy listening http={}", server.http_addr())?;
+    match server.kafka_addr() {
+        Some(kafka) => writeln!(
+            stdout,
+            "eddy listening http={} kafka={kafka}",
+            server.http_addr()
+        )?,
+        None => writeln!(stdout, "eddy listening http={}", server.http_addr())?,
+    }
     stdout.flush()?;
     Ok(server)
 }

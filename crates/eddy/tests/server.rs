@@ -125,3 +125,84 @@ fn every_acknowledged_event_counts_once_across_kill_9() {
         "windows written twice: {duplicates:?}"
     );
 }
+
+/// A stock Kafka producer (kcat) feeds a job, and a stock consumer reads the job's output
+/// topic: topics are streams, whichever protocol wrote them.
+#[test]
+fn kafka_producers_feed_jobs_and_consumers_read_their_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path());
+    let (status, answer) = server.post(
+        "/api/jobs",
+        &json!({
+            "name": "kafka-counts",
+            "query": "SELECT TollId, COUNT(*) AS Cars INTO TollCounts FROM tolls \
+                      TIMESTAMP BY EntryTime GROUP BY TollId, TumblingWindow(minute, 5)",
+            "late_arrival_tolerance_s": -1,
+            "outputs": { "TollCounts": { "type": "stream", "name": "toll-counts" } }
+        }),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let messages = [
+        r#"{"TollId": 1, "EntryTime": "2024-01-01T00:00:10Z"}"#,
+        r#"{"TollId": 1, "EntryTime": "2024-01-01T00:01:30Z"}"#,
+        r#"{"TollId": 2, "EntryTime": "2024-01-01T00:02:00Z"}"#,
+        r#"{"TollId": 9, "EntryTime": "2024-01-01T00:30:30Z"}"#,
+    ];
+    kcat(
+        &["-P", "-b", &server.kafka, "-t", "tolls"],
+        &(messages.join("\n") + "\n"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let rows: Vec<Value> = loop {
+        let out = kcat(
+            &[
+                "-C",
+                "-b",
+                &server.kafka,
+                "-t",
+                "toll-counts",
+                "-e",
+                "-q",
+                "-o",
+                "beginning",
+            ],
+            "",
+        );
+        let rows: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each output record is JSON"))
+            .collect();
+        if rows.len() >= 2 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(
+        rows,
+        vec![
+            json!({"TollId": 1, "Cars": 2}),
+            json!({"TollId": 2, "Cars": 1}),
+        ]
+    );
+}
+
+/// Runs kcat (installed by `crates/eddy-kafka/tests/setup.sh`) with `input` on stdin.
+fn kcat(args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("kcat")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat runs (install it with crates/eddy-kafka/tests/setup.sh)");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .expect("write to kcat");
+    let out = child.wait_with_output().expect("kcat finishes");
+    assert!(out.status.success(), "kcat {args:?} failed");
+    String::from_utf8(out.stdout).expect("utf-8")
+}

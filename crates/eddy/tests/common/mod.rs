@@ -13,6 +13,8 @@ pub struct ServerProcess {
     _stdout: BufReader<ChildStdout>,
     /// `http://ADDR` of the API.
     pub base: String,
+    /// `host:port` of its Kafka protocol listener.
+    pub kafka: String,
 }
 
 impl ServerProcess {
@@ -23,6 +25,8 @@ impl ServerProcess {
             .args([
                 "server",
                 "--http",
+                "127.0.0.1:0",
+                "--kafka",
                 "127.0.0.1:0",
                 "--partitions",
                 "1",
@@ -38,12 +42,14 @@ impl ServerProcess {
         stdout
             .read_line(&mut line)
             .expect("read the listening line");
-        let addr = line
+        let (addr, kafka) = line
             .trim()
             .strip_prefix("eddy listening http=")
+            .and_then(|rest| rest.split_once(" kafka="))
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         ServerProcess {
             base: format!("http://{addr}"),
+            kafka: kafka.to_string(),
             child,
             _stdout: stdout,
         }
