@@ -12,6 +12,7 @@
 //! The `eddy-nexmark` binary wraps these; the `eddy` binary calls the same functions.
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod compare;
 pub mod error;
 pub mod generator;

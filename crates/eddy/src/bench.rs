@@ -4,7 +4,7 @@
 use crate::query::{agent, post_query};
 use crate::table::{Format, ResultSet};
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use eddy_server::{JobSpec, Server, ServerConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Options of `eddy bench`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
     /// Which benchmark to run.
     #[arg(value_enum, default_value_t = Which::All)]
@@ -21,6 +22,33 @@ pub struct BenchArgs {
     /// Events per benchmark.
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
+    /// Workload benchmarks (Nexmark).
+    #[command(subcommand)]
+    workload: Option<Workload>,
+}
+
+/// The standard workloads, run by the same harness as `eddy-nexmark`.
+#[derive(Debug, Subcommand)]
+enum Workload {
+    /// Write a workload's events as NDJSON files (`eddy bench gen nexmark --events N --out DIR`).
+    Gen {
+        #[command(subcommand)]
+        workload: GenWorkload,
+    },
+    /// Nexmark queries through eddy on NDJSON files; with `--compare`, beside Flink and Spark.
+    Nexmark {
+        /// Also run Apache Flink SQL and Spark Structured Streaming on the same files and cores.
+        #[arg(long)]
+        compare: bool,
+        #[command(flatten)]
+        args: eddy_bench::cli::CompareArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GenWorkload {
+    /// Person, Auction and Bid events from the `nexmark` generator.
+    Nexmark(eddy_bench::cli::GenArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,6 +69,15 @@ const BENCH_QUERY: &str = "SELECT k, COUNT(*) AS n, System.Timestamp() AS t INTO
                            TIMESTAMP BY ts GROUP BY k, TumblingWindow(second, 1)";
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    match args.workload {
+        Some(Workload::Gen {
+            workload: GenWorkload::Nexmark(options),
+        }) => return eddy_bench::cli::generate(options),
+        Some(Workload::Nexmark { compare, args }) => {
+            return eddy_bench::cli::compare_engines(args, compare);
+        }
+        None => {}
+    }
     let mut rows = Vec::new();
     if args.which != Which::Pipeline {
         let events = usize::try_from(args.events)?;

@@ -98,3 +98,34 @@ fn demo_produces_congestion_rows_that_query_reads_back() {
     assert_eq!(bad.status.code(), Some(2), "a bad query is a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).starts_with("error: "));
 }
+
+/// `eddy bench gen nexmark` writes the three inputs, and `eddy bench nexmark` runs the
+/// queries over them and prints one row per query (q0 passes every bid through).
+#[test]
+fn bench_generates_nexmark_files_and_runs_queries_on_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("nexmark");
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("eddy runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "eddy {args:?} failed: {stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let out_arg = out.to_str().expect("utf-8 path");
+    let generated = run(&[
+        "bench", "gen", "nexmark", "--events", "2000", "--out", out_arg,
+    ]);
+    assert!(
+        generated.starts_with("wrote 40 persons, 120 auctions, 1840 bids"),
+        "{generated}"
+    );
+    for kind in ["person", "auction", "bid"] {
+        assert!(out.join(kind).is_dir(), "{kind}/ missing");
+    }
+    let table = run(&["bench", "nexmark", "--dir", out_arg, "--queries", "q0"]);
+    assert!(table.contains("| q0 | 1840 |"), "{table}");
+}
