@@ -28,24 +28,11 @@ pub fn bench_tumbling_count(events: usize, keys: usize) -> f64 {
             .into()
         })
         .collect();
-    let mut out = Vec::new();
-    let start = Instant::now();
-    for (i, r) in records.into_iter().enumerate() {
-        let arrival = 1_700_000_000 * TICKS_PER_SECOND + i as i64 * TICKS_PER_SECOND / 1000;
-        if job
-            .push_record(0, 0, i as u64, Arrival::At(arrival), r)
-            .is_err()
-        {
-            return 0.0;
-        }
-        if i % 10_000 == 9_999 {
-            job.drain_output(&mut out);
-            out.clear();
-        }
-    }
-    job.finish();
-    job.drain_output(&mut out);
-    events as f64 / start.elapsed().as_secs_f64()
+    let mut records = records.into_iter();
+    drive(&mut job, events, |job, i, arrival| {
+        let record = records.next().unwrap_or(Value::Null);
+        job.push_record(0, 0, i as u64, Arrival::At(arrival), record)
+    })
 }
 
 /// Like [`bench_tumbling_count`] but pushing JSON text with `push_json` (about 100-byte
@@ -68,14 +55,23 @@ pub fn bench_json_tumbling_count(events: usize, keys: usize) -> f64 {
             .into_bytes()
         })
         .collect();
+    drive(&mut job, events, |job, i, arrival| {
+        job.push_json(0, 0, i as u64, Arrival::At(arrival), &payloads[i])
+    })
+}
+
+/// Pushes `events` events through `job` (1000 per second of arrival time), draining as a
+/// server would, and returns events per second; 0 when the engine rejects an event.
+fn drive(
+    job: &mut Job,
+    events: usize,
+    mut push: impl FnMut(&mut Job, usize, i64) -> Result<(), crate::EventError>,
+) -> f64 {
+    let base = 1_700_000_000 * TICKS_PER_SECOND;
     let mut out = Vec::new();
     let start = Instant::now();
-    for (i, p) in payloads.iter().enumerate() {
-        let arrival = base + i as i64 * TICKS_PER_SECOND / 1000;
-        if job
-            .push_json(0, 0, i as u64, Arrival::At(arrival), p)
-            .is_err()
-        {
+    for i in 0..events {
+        if push(job, i, base + i as i64 * TICKS_PER_SECOND / 1000).is_err() {
             return 0.0;
         }
         if i % 10_000 == 9_999 {
