@@ -65,6 +65,19 @@ pub struct StreamInfo {
     pub partitions: Vec<PartitionInfo>,
 }
 
+/// A consumer group's committed position in one partition, for lag reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOffset {
+    /// The consumer group (a Kafka group id or a job's checkpoint group).
+    pub group: String,
+    /// The stream's name as first written.
+    pub stream: String,
+    /// Partition number.
+    pub partition: u32,
+    /// The next offset the group will read.
+    pub offset: u64,
+}
+
 /// One partition's offset range and disk usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionInfo {

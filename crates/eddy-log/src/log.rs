@@ -420,6 +420,28 @@ impl Log {
             .get(&(group.to_string(), stream.to_ascii_lowercase(), partition))
     }
 
+    /// Every group's committed offsets, sorted by group, stream and partition; offsets of
+    /// streams deleted since are left out.
+    pub fn committed_offsets(&self) -> Vec<crate::GroupOffset> {
+        let entries = self.inner.offsets.lock().all();
+        let mut out: Vec<crate::GroupOffset> = entries
+            .into_iter()
+            .filter_map(|((group, key, partition), offset)| {
+                let stream = self.stream(&key)?.name;
+                Some(crate::GroupOffset {
+                    group,
+                    stream,
+                    partition,
+                    offset,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.group, &a.stream, a.partition).cmp(&(&b.group, &b.stream, b.partition))
+        });
+        out
+    }
+
     /// Deletes old closed segments per the retention settings; returns bytes freed.
     /// The active segment is never deleted. Call it periodically (e.g. every minute).
     pub fn apply_retention(&self, now_ms: i64) -> Result<u64, LogError> {

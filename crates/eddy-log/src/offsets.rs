@@ -143,6 +143,11 @@ impl Offsets {
         self.map.get(key).copied()
     }
 
+    /// Every committed (group, stream key, partition) and its offset, for lag reporting.
+    pub fn all(&self) -> Vec<(Key, u64)> {
+        self.map.iter().map(|(k, o)| (k.clone(), *o)).collect()
+    }
+
     /// Forgets every offset of a deleted stream, durably (so a new stream of that name starts clean).
     pub fn remove_stream(&mut self, stream_key: &str) -> Result<(), LogError> {
         let before = self.map.len();

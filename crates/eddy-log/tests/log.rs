@@ -306,6 +306,19 @@ fn committed_offsets_survive_reopen_and_die_with_their_stream() {
         "groups are case-sensitive, as in Kafka"
     );
     assert_eq!(log.committed_offset("billing", "orders", 0), None);
+    let listed: Vec<(String, String, u32, u64)> = log
+        .committed_offsets()
+        .into_iter()
+        .map(|g| (g.group, g.stream, g.partition, g.offset))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("audit".to_string(), "Orders".to_string(), 0, 0),
+            ("billing".to_string(), "Orders".to_string(), 1, 7),
+        ],
+        "listed by group with the stream's own spelling"
+    );
     log.commit_offset("billing", "orders", 1, 9).unwrap();
     log.delete_stream("ORDERS").unwrap();
     log.create_stream("orders", 2).unwrap();
@@ -317,6 +330,7 @@ fn committed_offsets_survive_reopen_and_die_with_their_stream() {
     drop(log);
     let log = Log::open(dir.path(), config()).unwrap();
     assert_eq!(log.committed_offset("billing", "orders", 1), None);
+    assert!(log.committed_offsets().is_empty());
 }
 
 #[test]

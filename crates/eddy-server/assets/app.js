@@ -47,6 +47,14 @@ async function refreshStreams() {
   ]), 4, "No streams yet.");
 }
 
+async function refreshGroups() {
+  const groups = await api("/api/groups");
+  fillRows($("groups"), groups.map((g) => [
+    cell(g.group), cell(g.stream), cell(g.partition, "num"), cell(fmt.format(g.offset), "num"),
+    cell(fmt.format(g.end_offset), "num"), cell(fmt.format(g.lag), "num"),
+  ]), 6, "No consumer groups yet.");
+}
+
 async function refreshJobs() {
   const jobs = await api("/api/jobs");
   fillRows($("jobs"), jobs.map((j) => {
@@ -163,7 +171,7 @@ let ticks = 0;
 async function tick() {
   try {
     if (ticks % 5 === 0) await refreshTables();
-    await Promise.all([refreshStreams(), refreshJobs(), refreshChart()]);
+    await Promise.all([refreshStreams(), refreshGroups(), refreshJobs(), refreshChart()]);
     $("status").textContent = `updated ${new Date().toLocaleTimeString()}`;
     $("status").classList.remove("down");
   } catch (e) {

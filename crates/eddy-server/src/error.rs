@@ -81,7 +81,10 @@ impl ServerError {
                 }
                 LogError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 LogError::StreamExists(_) => StatusCode::CONFLICT,
-                LogError::UnknownStream(_) => StatusCode::NOT_FOUND,
+                LogError::UnknownStream(_) | LogError::UnknownPartition { .. } => {
+                    StatusCode::NOT_FOUND
+                }
+                LogError::OffsetOutOfRange { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ServerError::Store(_) | ServerError::Io { .. } | ServerError::Http(_) => {

@@ -25,10 +25,20 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let protected = Router::new()
         .route("/", get(dashboard))
         .route("/api/streams", get(list_streams))
-        .route("/api/streams/{name}", axum::routing::put(create_stream))
+        .route(
+            "/api/streams/{name}",
+            get(describe_stream)
+                .put(create_stream)
+                .delete(delete_stream),
+        )
         .route(
             "/api/streams/{name}/events",
-            axum::routing::post(post_events),
+            get(read_events).post(post_events),
+        )
+        .route("/api/groups", get(list_groups))
+        .route(
+            "/api/groups/{group}/offsets",
+            axum::routing::put(commit_group_offset),
         )
         .route("/api/jobs", get(list_jobs).post(create_job))
         .route("/api/jobs/{name}", get(get_job).delete(delete_job))
@@ -222,6 +232,166 @@ struct EventsQuery {
     key: Option<String>,
 }
 
+/// One group's position and lag in one partition.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct GroupLag {
+    pub group: String,
+    pub stream: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub end_offset: u64,
+    pub lag: u64,
+}
+
+/// Lag of every committed group position: the partition's end offset minus the commit.
+pub(crate) fn group_lags(log: &eddy_log::Log) -> Vec<GroupLag> {
+    log.committed_offsets()
+        .into_iter()
+        .filter_map(|g| {
+            let info = log.stream(&g.stream)?;
+            let end_offset = info.partitions.get(g.partition as usize)?.end_offset;
+            Some(GroupLag {
+                lag: end_offset.saturating_sub(g.offset),
+                end_offset,
+                group: g.group,
+                stream: g.stream,
+                partition: g.partition,
+                offset: g.offset,
+            })
+        })
+        .collect()
+}
+
+async fn describe_stream(
+    State(s): AppState,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ServerError> {
+    let info = s
+        .log
+        .stream(&name)
+        .ok_or_else(|| ServerError::Log(eddy_log::LogError::UnknownStream(name.clone())))?;
+    let partitions: Vec<Value> = info
+        .partitions
+        .iter()
+        .map(|p| {
+            json!({
+                "partition": p.partition,
+                "start_offset": p.start_offset,
+                "end_offset": p.end_offset,
+                "bytes": p.bytes,
+            })
+        })
+        .collect();
+    let groups: Vec<GroupLag> = group_lags(&s.log)
+        .into_iter()
+        .filter(|g| g.stream == info.name)
+        .collect();
+    Ok(Json(json!({
+        "name": info.name,
+        "partitions": partitions,
+        "groups": groups,
+    })))
+}
+
+async fn delete_stream(
+    State(s): AppState,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ServerError> {
+    blocking(move || {
+        s.log.delete_stream(&name)?;
+        Ok(Json(json!({ "deleted": name })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct ReadQuery {
+    #[serde(default)]
+    partition: u32,
+    #[serde(default)]
+    offset: u64,
+    max: Option<usize>,
+    /// Long poll: wait up to this long for a record when the partition has none left.
+    wait_ms: Option<u64>,
+}
+
+/// Most records one read returns.
+const READ_RECORDS_MAX: usize = 10_000;
+/// Longest long poll of a read.
+const READ_WAIT_MS_MAX: u64 = 30_000;
+
+async fn read_events(
+    State(s): AppState,
+    Path(name): Path<String>,
+    Query(q): Query<ReadQuery>,
+) -> Result<Json<Value>, ServerError> {
+    let max = q.max.unwrap_or(1000).clamp(1, READ_RECORDS_MAX);
+    let wait_ms = q.wait_ms.unwrap_or(0).min(READ_WAIT_MS_MAX);
+    let log = s.log.clone();
+    let mut end = log.subscribe(&name, q.partition)?;
+    if wait_ms > 0 && *end.borrow() <= q.offset {
+        let deadline = std::time::Duration::from_millis(wait_ms);
+        let _ = tokio::time::timeout(deadline, end.wait_for(|e| *e > q.offset)).await;
+    }
+    let (stream, partition, offset) = (name, q.partition, q.offset);
+    let records = blocking(move || Ok(log.read(&stream, partition, offset, max)?)).await?;
+    let next_offset = records.last().map_or(offset, |r| r.offset + 1);
+    let events: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let value = serde_json::from_slice::<Value>(&r.value)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.value).into_owned()));
+            let headers: serde_json::Map<String, Value> = r
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        Value::String(String::from_utf8_lossy(v).into_owned()),
+                    )
+                })
+                .collect();
+            json!({
+                "partition": partition,
+                "offset": r.offset,
+                "timestamp_ms": r.timestamp_ms,
+                "key": r.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
+                "headers": headers,
+                "value": value,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "events": events, "next_offset": next_offset }),
+    ))
+}
+
+async fn list_groups(State(s): AppState) -> Json<Value> {
+    Json(json!(group_lags(&s.log)))
+}
+
+#[derive(Deserialize)]
+struct CommitRequest {
+    stream: String,
+    partition: u32,
+    offset: u64,
+}
+
+async fn commit_group_offset(
+    State(s): AppState,
+    Path(group): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ServerError> {
+    let request: CommitRequest = serde_json::from_slice(&body)
+        .map_err(|e| ServerError::Invalid(format!("bad commit request: {e}")))?;
+    blocking(move || {
+        s.log
+            .commit_offset(&group, &request.stream, request.partition, request.offset)?;
+        Ok(Json(json!({ "committed": request.offset })))
+    })
+    .await
+}
+
 async fn post_events(
     State(s): AppState,
     Path(name): Path<String>,
@@ -326,8 +496,9 @@ async fn tables(State(s): AppState) -> Json<Value> {
 }
 
 async fn metrics(State(s): AppState) -> Response {
-    let text = s
+    let mut text = s
         .metrics
         .render(&s.jobs.list(), eddy_engine::time::now_ticks());
+    text.push_str(&crate::metrics::render_group_lag(&group_lags(&s.log)));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

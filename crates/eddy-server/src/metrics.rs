@@ -214,6 +214,28 @@ impl Metrics {
     }
 }
 
+/// Consumer-group lag lines: events between each group's commit and the partition end.
+pub(crate) fn render_group_lag(lags: &[crate::http::GroupLag]) -> String {
+    let mut out = String::new();
+    header(
+        &mut out,
+        "eddy_consumer_group_lag_events",
+        "gauge",
+        "Events appended to a partition after the group's committed offset.",
+    );
+    for g in lags {
+        let _ = writeln!(
+            out,
+            "eddy_consumer_group_lag_events{{group=\"{}\",stream=\"{}\",partition=\"{}\"}} {}",
+            escape(&g.group),
+            escape(&g.stream),
+            g.partition,
+            g.lag
+        );
+    }
+    out
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }

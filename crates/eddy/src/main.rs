@@ -6,6 +6,7 @@
 //! - `run` ([`run`]): one query over files, to completion, with no server.
 //! - `query` ([`query`]): SQL against a running server or a data directory.
 //! - `bench` ([`bench`]): events per second of the engine alone and of the whole pipeline.
+//! - `topics`, `produce`, `consume` ([`topics`]): Kafka-style operations on a server's streams.
 //!
 //! Exit codes: 0 success, 1 a runtime failure (I/O, bad input file, server error),
 //! 2 a usage or query error (bad arguments, a query that does not compile).
@@ -16,6 +17,7 @@ mod query;
 mod run;
 mod serve;
 mod table;
+mod topics;
 
 use clap::{Parser, Subcommand};
 use std::fmt;
@@ -42,6 +44,12 @@ enum Command {
     Query(query::QueryArgs),
     /// Measure events per second of the engine and of the whole pipeline.
     Bench(bench::BenchArgs),
+    /// List, create, describe (with consumer-group lag) or delete a server's topics.
+    Topics(topics::TopicsArgs),
+    /// Append NDJSON events from a file or standard input to a topic.
+    Produce(topics::ProduceArgs),
+    /// Print a topic's events, optionally as a consumer group that commits its offsets.
+    Consume(topics::ConsumeArgs),
 }
 
 /// A failure whose explanation was already printed; carries the exit code only.
@@ -66,7 +74,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Run(_) | Command::Query(_) | Command::Bench(_)
+        Command::Run(_)
+            | Command::Query(_)
+            | Command::Bench(_)
+            | Command::Topics(_)
+            | Command::Produce(_)
+            | Command::Consume(_)
     );
     let default_level = if quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
@@ -81,6 +94,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Query(args) => query::query(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Topics(args) => topics::topics(args),
+        Command::Produce(args) => topics::produce(args),
+        Command::Consume(args) => topics::consume(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,6 @@
 //! Starting `eddy server` as a child process and talking to it over HTTP.
+// Each test binary uses its own part of these helpers.
+#![allow(dead_code)]
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
