@@ -2,6 +2,8 @@
 //!
 //! - [`ndjson`] splits a request or file body (one object, a JSON array, or NDJSON) into
 //!   the raw JSON bytes of each event, with the line of any bad event.
+//! - [`folder`] finds complete JSON, NDJSON and CSV files (gzip too) under a folder and
+//!   decodes them, setting bad lines aside for a dead-letter stream.
 //! - [`files`] reads events from a file and appends NDJSON lines to a file.
 //! - [`traffic`] generates road-traffic sensor readings for the demo: deterministic for a
 //!   seed, with rush hours and occasional jams.
@@ -11,5 +13,6 @@
 #![deny(missing_docs)]
 
 pub mod files;
+pub mod folder;
 pub mod ndjson;
 pub mod traffic;

@@ -46,6 +46,12 @@ pub fn split_events_with_lines(body: &[u8]) -> Result<Vec<LineEvent<'_>>, BodyEr
     }
 }
 
+/// Checks that one line is a well-formed JSON object, for sources that set bad lines aside
+/// (a folder's files) instead of refusing the whole body.
+pub fn check_event(json: &[u8]) -> Result<(), String> {
+    check_object(json).map_err(|e| e.to_string())
+}
+
 fn split_lines(body: &[u8]) -> Result<Vec<LineEvent<'_>>, BodyError> {
     let mut events = Vec::new();
     for (index, raw) in body.split(|&b| b == b'\n').enumerate() {

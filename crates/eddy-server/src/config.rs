@@ -30,6 +30,14 @@ pub struct ServerConfig {
     pub default_partitions: u32,
     /// Address of the Kafka protocol listener; `None` serves no Kafka (port 0 picks a free port).
     pub kafka: Option<SocketAddr>,
+    /// Folders whose new files are captured into streams, each file exactly once.
+    pub folders: Vec<crate::FolderSource>,
+    /// How long a file must stay unchanged before it is read as complete.
+    pub folder_settle: std::time::Duration,
+    /// Streams captured to Parquet files partitioned by date and hour.
+    pub parquet_captures: Vec<crate::ParquetCapture>,
+    /// How often each capture writes what arrived since its last pass.
+    pub capture_interval: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +49,10 @@ impl Default for ServerConfig {
             auth_token: None,
             default_partitions: 4,
             kafka: None,
+            folders: Vec::new(),
+            folder_settle: std::time::Duration::from_secs(2),
+            parquet_captures: Vec::new(),
+            capture_interval: std::time::Duration::from_secs(60),
         }
     }
 }

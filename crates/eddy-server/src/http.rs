@@ -500,5 +500,6 @@ async fn metrics(State(s): AppState) -> Response {
         .metrics
         .render(&s.jobs.list(), eddy_engine::time::now_ticks());
     text.push_str(&crate::metrics::render_group_lag(&group_lags(&s.log)));
+    text.push_str(&s.metrics.render_folders());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -16,14 +16,18 @@
 //! sink (store table, stream, file) → `POST /api/query` and the dashboard.
 #![deny(missing_docs)]
 
+mod capture;
 pub mod config;
 mod error;
+mod folders;
 mod http;
 mod ingest;
 mod jobs;
 mod metrics;
 mod server;
 
+pub use capture::{CAPTURE_GROUP, ParquetCapture};
 pub use config::{JobSpec, OutOfOrderPolicy, OutputTarget, ServerConfig};
 pub use error::ServerError;
+pub use folders::{DEAD_LETTER_SUFFIX, FolderSource};
 pub use server::Server;

@@ -29,6 +29,8 @@ pub(crate) struct Metrics {
     streams: Mutex<HashMap<String, StreamCounters>>,
     /// (method, route, status) → requests.
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// Stream → (files captured from its folder, lines sent to its dead-letter stream).
+    folders: Mutex<BTreeMap<String, (u64, u64)>>,
 }
 
 impl Metrics {
@@ -44,6 +46,14 @@ impl Metrics {
             *slot = (second, 0);
         }
         slot.1 += events;
+    }
+
+    /// Counts a file captured from `stream`'s folder and its lines that were not events.
+    pub fn record_folder_file(&self, stream: &str, bad_lines: u64) {
+        let mut folders = self.folders.lock();
+        let counters = folders.entry(stream.to_string()).or_default();
+        counters.0 += 1;
+        counters.1 += bad_lines;
     }
 
     /// Events/s appended to `stream` over the last complete `RATE_WINDOW_S` seconds.
@@ -208,6 +218,41 @@ impl Metrics {
                 out,
                 "eddy_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
                 escape(route)
+            );
+        }
+        out
+    }
+}
+
+impl Metrics {
+    /// Folder-capture lines: files captured and dead-lettered lines per stream.
+    pub(crate) fn render_folders(&self) -> String {
+        let mut out = String::new();
+        let folders = self.folders.lock();
+        header(
+            &mut out,
+            "eddy_folder_files_captured_total",
+            "counter",
+            "Files of a watched folder ingested into a stream.",
+        );
+        for (stream, (files, _)) in folders.iter() {
+            let _ = writeln!(
+                out,
+                "eddy_folder_files_captured_total{{stream=\"{}\"}} {files}",
+                escape(stream)
+            );
+        }
+        header(
+            &mut out,
+            "eddy_dead_letters_total",
+            "counter",
+            "Lines of captured files that were not events, sent to the dead-letter stream.",
+        );
+        for (stream, (_, bad)) in folders.iter() {
+            let _ = writeln!(
+                out,
+                "eddy_dead_letters_total{{stream=\"{}\"}} {bad}",
+                escape(stream)
             );
         }
         out

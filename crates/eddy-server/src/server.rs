@@ -18,6 +18,8 @@ use crate::{JobSpec, ServerConfig, ServerError};
 
 /// How often the log drops segments past its retention limits.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(30);
+/// How often watched folders are scanned for complete files.
+const FOLDER_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// State shared by HTTP handlers, background tasks and the public methods.
 pub(crate) struct Shared {
@@ -83,6 +85,21 @@ impl Server {
             round_robin: AtomicU64::new(0),
             auth_token: config.auth_token.clone(),
         });
+        let watchers = config
+            .folders
+            .iter()
+            .map(|source| {
+                tracing::info!(dir = %source.dir.display(), stream = %source.stream, "capturing a folder");
+                crate::folders::FolderWatcher::open(
+                    source.clone(),
+                    dir,
+                    config.folder_settle,
+                    shared.log.clone(),
+                    shared.metrics.clone(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .inspect_err(|_| shared.jobs.shutdown())?;
         let listener = match tokio::net::TcpListener::bind(config.http).await {
             Ok(listener) => listener,
             Err(e) => {
@@ -127,6 +144,23 @@ impl Server {
         });
         tracing::info!(addr = %http_addr, data_dir = %dir.display(), "eddy server started");
         tasks.extend([http, retention]);
+        for capture in config.parquet_captures.clone() {
+            let log = shared.log.clone();
+            tracing::info!(stream = %capture.stream, dir = %capture.dir.display(), "capturing to Parquet");
+            tasks.push(tick(
+                shutdown.subscribe(),
+                config.capture_interval,
+                move || crate::capture::capture_pass(&log, &capture).map(|_| ()),
+            ));
+        }
+        for watcher in watchers {
+            let watcher = parking_lot::Mutex::new(watcher);
+            tasks.push(tick(
+                shutdown.subscribe(),
+                FOLDER_POLL_INTERVAL,
+                move || watcher.lock().poll().map(|_| ()),
+            ));
+        }
         Ok(Server {
             shared,
             http_addr,

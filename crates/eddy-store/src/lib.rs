@@ -7,6 +7,7 @@
 //!   flush and recovery.
 //! - `wal.rs`: the write-ahead file: CRC-framed records, one per write; torn tails truncated.
 //! - `rows.rs`: schema inference and [`Row`] → Arrow `RecordBatch`, type widening.
+//! - `export.rs`: rows as a standalone Parquet file (stream captures).
 //! - `query.rs`: DataFusion catalog over table snapshots, case-insensitive names, results as JSON.
 //!
 //! A write flows: rows → Arrow batch (no lock) → WAL append → in-memory batch list. A flush
@@ -15,12 +16,14 @@
 //! On-disk format and crash points: `docs/internals/store.md`.
 #![deny(missing_docs)]
 
+mod export;
 mod query;
 mod rows;
 mod store;
 mod table;
 mod wal;
 
+pub use export::write_parquet_file;
 pub use store::Store;
 
 /// A value written to a table; the column type is inferred from the cells written.

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Args;
 use eddy_log::FsyncPolicy;
-use eddy_server::{Server, ServerConfig};
+use eddy_server::{FolderSource, ParquetCapture, Server, ServerConfig};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +32,37 @@ pub struct ServerArgs {
     /// Partitions of a stream created implicitly.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     partitions: u32,
+    /// Capture new JSON, NDJSON, CSV (and .gz) files under DIR into STREAM, each exactly once;
+    /// repeatable. Lines that are not events go to STREAM-deadletter.
+    #[arg(long = "watch", value_name = "STREAM=DIR", value_parser = parse_watch)]
+    watch: Vec<FolderSource>,
+    /// Milliseconds a file must stay unchanged before it is read as complete.
+    #[arg(long, default_value_t = 2000)]
+    watch_settle_ms: u64,
+    /// Capture STREAM to Parquet files under DIR/STREAM/date=YYYY-MM-DD/hour=HH; repeatable.
+    #[arg(long = "capture-parquet", value_name = "STREAM=DIR", value_parser = parse_capture)]
+    capture_parquet: Vec<ParquetCapture>,
+    /// Seconds between Parquet capture passes (each writes what arrived since the last).
+    #[arg(long, default_value_t = 60.0)]
+    capture_interval_s: f64,
+}
+
+fn parse_capture(text: &str) -> Result<ParquetCapture, String> {
+    let FolderSource { stream, dir } = parse_watch(text)?;
+    Ok(ParquetCapture { stream, dir })
+}
+
+fn parse_watch(text: &str) -> Result<FolderSource, String> {
+    match text.split_once('=') {
+        Some((stream, dir)) if !stream.is_empty() && !dir.is_empty() => {
+            eddy_log::validate_stream_name(stream).map_err(|e| e.to_string())?;
+            Ok(FolderSource {
+                stream: stream.to_string(),
+                dir: dir.into(),
+            })
+        }
+        _ => Err(format!("expected STREAM=DIR, got '{text}'")),
+    }
 }
 
 pub fn server(args: ServerArgs) -> anyhow::Result<()> {
@@ -42,6 +73,13 @@ pub fn server(args: ServerArgs) -> anyhow::Result<()> {
         auth_token: args.auth_token,
         default_partitions: args.partitions,
         kafka: (!args.no_kafka).then_some(args.kafka),
+        folders: args.watch,
+        folder_settle: std::time::Duration::from_millis(args.watch_settle_ms),
+        parquet_captures: args.capture_parquet,
+        capture_interval: std::time::Duration::try_from_secs_f64(args.capture_interval_s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| crate::usage_error("--capture-interval-s must be a positive number"))?,
     };
     crate::runtime()?.block_on(async {
         let server = start(config).await?;

@@ -23,6 +23,11 @@ impl ServerProcess {
     /// Starts a server on a free port with one partition per stream, and waits for its
     /// `eddy listening http=ADDR` line.
     pub fn start(data_dir: &Path) -> ServerProcess {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with more `eddy server` options.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
             .args([
                 "server",
@@ -35,6 +40,7 @@ impl ServerProcess {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
