@@ -4,6 +4,8 @@
 //!   the raw JSON bytes of each event, with the line of any bad event.
 //! - [`folder`] finds complete JSON, NDJSON and CSV files (gzip too) under a folder and
 //!   decodes them, setting bad lines aside for a dead-letter stream.
+//! - [`formats`] decodes a payload of a declared format (JSON, CSV, Avro container) into
+//!   JSON events.
 //! - [`files`] reads events from a file and appends NDJSON lines to a file.
 //! - [`traffic`] generates road-traffic sensor readings for the demo: deterministic for a
 //!   seed, with rush hours and occasional jams.
@@ -14,5 +16,6 @@
 
 pub mod files;
 pub mod folder;
+pub mod formats;
 pub mod ndjson;
 pub mod traffic;

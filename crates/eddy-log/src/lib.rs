@@ -63,6 +63,8 @@ pub struct StreamInfo {
     pub name: String,
     /// One entry per partition, in partition order.
     pub partitions: Vec<PartitionInfo>,
+    /// The payload format the stream declared at creation (`None`: JSON by default).
+    pub format: Option<String>,
 }
 
 /// A consumer group's committed position in one partition, for lag reports.

@@ -55,11 +55,14 @@ pub fn validate_stream_name(name: &str) -> Result<(), LogError> {
 struct StreamMeta {
     name: String,
     partitions: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
 }
 
 struct Stream {
     name: String,
     partitions: Vec<Partition>,
+    format: Option<String>,
 }
 
 impl Stream {
@@ -67,6 +70,7 @@ impl Stream {
         StreamInfo {
             name: self.name.clone(),
             partitions: self.partitions.iter().map(Partition::info).collect(),
+            format: self.format.clone(),
         }
     }
 
@@ -156,6 +160,7 @@ impl Log {
                 Arc::new(Stream {
                     name: meta.name,
                     partitions,
+                    format: meta.format,
                 }),
             );
         }
@@ -193,6 +198,17 @@ impl Log {
 
     /// Creates a stream; `StreamExists` if one of that name exists in any case.
     pub fn create_stream(&self, name: &str, partitions: u32) -> Result<StreamInfo, LogError> {
+        self.create_stream_with_format(name, partitions, None)
+    }
+
+    /// Creates a stream that declares the format of its payloads (e.g. `csv`); the log
+    /// keeps it as metadata for readers and does not interpret it.
+    pub fn create_stream_with_format(
+        &self,
+        name: &str,
+        partitions: u32,
+        format: Option<&str>,
+    ) -> Result<StreamInfo, LogError> {
         validate_stream_name(name)?;
         if partitions == 0 || partitions > MAX_PARTITIONS {
             return Err(LogError::InvalidPartitions(partitions));
@@ -214,6 +230,7 @@ impl Log {
         let meta = serde_json::to_vec(&StreamMeta {
             name: name.to_string(),
             partitions,
+            format: format.map(str::to_string),
         })
         .map_err(|e| LogError::io("encode stream metadata", std::io::Error::other(e)))?;
         let meta_path = staged.join("meta.json");
@@ -236,6 +253,7 @@ impl Log {
         let stream = Arc::new(Stream {
             name: name.to_string(),
             partitions: parts,
+            format: format.map(str::to_string),
         });
         let info = stream.info();
         self.inner.streams.write().insert(key, stream);

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::jobs::JobView;
 use crate::server::Shared;
 use crate::{JobSpec, ServerError};
+use eddy_connectors::formats::EventFormat;
 
 /// Largest request body: bigger ingest batches answer 413.
 const BODY_BYTES_MAX: usize = 32 * 1024 * 1024;
@@ -175,6 +176,7 @@ async fn list_streams(State(s): AppState) -> Json<Value> {
                 "events": retained,
                 "bytes": info.partitions.iter().map(|p| p.bytes).sum::<u64>(),
                 "rate": s.metrics.rate(&info.name, now_ms),
+                "format": stream_format(&info).name(),
             })
         })
         .collect();
@@ -185,6 +187,8 @@ async fn list_streams(State(s): AppState) -> Json<Value> {
 #[serde(deny_unknown_fields)]
 struct CreateStream {
     partitions: Option<u32>,
+    /// `json` (the default), `csv` or `avro`: how producers write the stream's payloads.
+    format: Option<String>,
 }
 
 async fn create_stream(
@@ -193,7 +197,10 @@ async fn create_stream(
     body: Bytes,
 ) -> Result<Response, ServerError> {
     let request: CreateStream = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateStream { partitions: None }
+        CreateStream {
+            partitions: None,
+            format: None,
+        }
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ServerError::Invalid(format!("bad stream request: {e}")))?
@@ -202,34 +209,64 @@ async fn create_stream(
     if partitions == Some(0) {
         return Err(ServerError::Invalid("partitions must be at least 1".into()));
     }
+    let format = match &request.format {
+        Some(f) => Some(
+            f.parse::<EventFormat>()
+                .map_err(|e| ServerError::Invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
     blocking(move || {
         if let Some(existing) = s.log.stream(&name) {
             let have = existing.partitions.len() as u32;
-            return match partitions {
-                Some(want) if want != have => Err(ServerError::StreamConflict {
+            let have_format = stream_format(&existing);
+            return match (partitions, format) {
+                (Some(want), _) if want != have => Err(ServerError::StreamConflict {
                     name: existing.name,
                     partitions: have,
                 }),
+                (_, Some(want)) if want != have_format => Err(ServerError::Invalid(format!(
+                    "stream {} already exists with format {have_format}",
+                    existing.name
+                ))),
                 _ => Ok((
                     StatusCode::OK,
-                    Json(json!({ "name": existing.name, "partitions": have })),
+                    Json(json!({ "name": existing.name, "partitions": have, "format": have_format.name() })),
                 )
                     .into_response()),
             };
         }
-        let info = match partitions {
-            Some(n) => s.log.create_stream(&name, n)?,
-            None => s.log.get_or_create_stream(&name)?,
+        let info = match (partitions, format) {
+            (None, None) => s.log.get_or_create_stream(&name)?,
+            (n, f) => s.log.create_stream_with_format(
+                &name,
+                n.unwrap_or(s.log.config().default_partitions),
+                f.map(EventFormat::name),
+            )?,
         };
-        let body = json!({ "name": info.name, "partitions": info.partitions.len() });
+        let body = json!({
+            "name": info.name,
+            "partitions": info.partitions.len(),
+            "format": stream_format(&info).name(),
+        });
         Ok((StatusCode::CREATED, Json(body)).into_response())
     })
     .await
 }
 
+/// The format a stream declared; JSON when it declared none (or one this build does not know).
+pub(crate) fn stream_format(info: &eddy_log::StreamInfo) -> EventFormat {
+    info.format
+        .as_deref()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_default()
+}
+
 #[derive(Deserialize)]
 struct EventsQuery {
     key: Option<String>,
+    /// Overrides the stream's declared format for this request's body.
+    format: Option<String>,
 }
 
 /// One group's position and lag in one partition.
@@ -288,6 +325,7 @@ async fn describe_stream(
         .collect();
     Ok(Json(json!({
         "name": info.name,
+        "format": stream_format(&info).name(),
         "partitions": partitions,
         "groups": groups,
     })))
@@ -398,14 +436,40 @@ async fn post_events(
     Query(q): Query<EventsQuery>,
     body: Bytes,
 ) -> Result<Json<Value>, ServerError> {
+    let requested = match &q.format {
+        Some(f) => Some(
+            f.parse::<EventFormat>()
+                .map_err(|e| ServerError::Invalid(e.to_string()))?,
+        ),
+        None => None,
+    };
     let accepted = blocking(move || {
-        let events = eddy_connectors::ndjson::split_events(&body)?;
-        crate::ingest::append_events(
+        let format = requested
+            .or_else(|| s.log.stream(&name).map(|info| stream_format(&info)))
+            .unwrap_or_default();
+        if format == EventFormat::Json {
+            let events = eddy_connectors::ndjson::split_events(&body)?;
+            return crate::ingest::append_events(
+                &s.log,
+                &s.metrics,
+                &s.round_robin,
+                &name,
+                &events,
+                q.key.as_deref(),
+            );
+        }
+        // CSV and Avro bodies are checked whole, then kept as written: one record that the
+        // jobs decode, as they decode the same payloads produced over Kafka.
+        let events = eddy_connectors::formats::decode_payload(format, &body)
+            .map_err(|e| ServerError::Invalid(e.to_string()))?;
+        crate::ingest::append_payload(
             &s.log,
             &s.metrics,
             &s.round_robin,
             &name,
-            &events,
+            body,
+            format,
+            events.len(),
             q.key.as_deref(),
         )
     })

@@ -90,3 +90,43 @@ mod tests {
         assert_eq!(key_of(br#"{"n":12}"#, "missing"), None);
     }
 }
+
+/// Header naming the format of a record's payload when it differs from the stream's
+/// declaration (e.g. a CSV body posted with `?format=csv` to a JSON stream).
+pub(crate) const FORMAT_HEADER: &str = "eddy-format";
+
+/// Appends one payload of `format` holding `events` events, as written, to one partition
+/// (by `key`, else round robin); jobs decode it into its events.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append_payload(
+    log: &Log,
+    metrics: &Metrics,
+    round_robin: &AtomicU64,
+    stream: &str,
+    payload: Bytes,
+    format: eddy_connectors::formats::EventFormat,
+    events: usize,
+    key: Option<&str>,
+) -> Result<usize, ServerError> {
+    let info = match log.stream(stream) {
+        Some(info) => info,
+        None => log.get_or_create_stream(stream)?,
+    };
+    let partitions = info.partitions.len() as u32;
+    let spread = round_robin.fetch_add(1, Ordering::Relaxed);
+    let partition = eddy_log::partition_for_key(key.map(str::as_bytes), partitions, spread);
+    let now_ms = crate::jobs::now_ms();
+    let bytes = payload.len() as u64;
+    let record = Record {
+        timestamp_ms: now_ms,
+        key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+        value: payload,
+        headers: vec![(
+            FORMAT_HEADER.to_string(),
+            Bytes::from_static(format.name().as_bytes()),
+        )],
+    };
+    log.append(&info.name, partition, &[record])?;
+    metrics.record_append(&info.name, events as u64, bytes, now_ms);
+    Ok(events)
+}

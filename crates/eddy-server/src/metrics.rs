@@ -117,7 +117,7 @@ impl Metrics {
                 );
             }
         }
-        let job_counters: [JobCounter; 8] = [
+        let job_counters: [JobCounter; 9] = [
             ("input_events", "Events read by the job.", |m| m.input),
             ("output_events", "Rows written by the job.", |m| m.output),
             (
@@ -147,6 +147,11 @@ impl Metrics {
                 "errors",
                 "Events that failed conversion or evaluation.",
                 |m| m.errors,
+            ),
+            (
+                "malformed_events",
+                "Payloads not in their format, sent to the dead-letter stream.",
+                |m| m.malformed,
             ),
         ];
         for (name, help, get) in job_counters {

@@ -56,6 +56,8 @@ pub(crate) struct MetricsView {
     pub adjusted: u64,
     pub dropped: u64,
     pub errors: u64,
+    /// Payloads that did not decode in their format (sent to the dead-letter stream).
+    pub malformed: u64,
     /// Ticks (100 ns since the epoch).
     #[serde(skip)]
     pub watermark: Option<i64>,
@@ -72,6 +74,7 @@ impl From<&JobMetrics> for MetricsView {
             adjusted: m.adjusted_events,
             dropped: m.dropped_events,
             errors: m.errors,
+            malformed: 0,
             watermark: m.watermark,
         }
     }

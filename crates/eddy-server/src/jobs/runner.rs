@@ -9,7 +9,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use eddy_connectors::files::NdjsonSink;
-use eddy_engine::{Arrival, Job, OutputRow};
+use eddy_connectors::formats::{EventFormat, decode_payload};
+use eddy_engine::{Arrival, EventError, Job, OutputRow};
 use eddy_log::{LogError, StoredRecord};
 use parking_lot::Mutex;
 
@@ -45,6 +46,8 @@ pub(crate) struct Runner {
     wake: Receiver<()>,
     /// Dropped with the runner; that ends the subscription forwarders on the tokio runtime.
     _done: tokio::sync::watch::Sender<()>,
+    /// Payloads that were not events of their format, sent to the dead-letter stream.
+    malformed: u64,
 }
 
 /// The output bindings in the order of `job.outputs()`, defaulting to the table of that name.
@@ -209,6 +212,7 @@ impl Runner {
             stop,
             wake,
             _done: done,
+            malformed: 0,
         };
         if restored.is_none() {
             // A first checkpoint pins the starting offsets and file lengths, so a crash before
@@ -297,21 +301,92 @@ impl Runner {
     }
 
     fn push(&mut self, index: usize, partition: usize, records: &[StoredRecord]) {
+        let declared = self
+            .ctx
+            .log
+            .stream(&self.inputs[index].stream)
+            .map(|info| crate::http::stream_format(&info))
+            .unwrap_or_default();
         for record in records {
             let arrival = Arrival::At(record.timestamp_ms.saturating_mul(10_000));
-            if let Err(e) = self.job.push_json(
-                index,
-                partition as u32,
-                record.offset,
-                arrival,
-                &record.value,
-            ) {
-                // The engine counts it in `errors`; the event is dropped, never the job.
-                tracing::debug!(job = %self.name, partition, offset = record.offset, error = %e, "event dropped");
+            let format = record
+                .headers
+                .iter()
+                .find(|(k, _)| k == crate::ingest::FORMAT_HEADER)
+                .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<EventFormat>().ok())
+                .unwrap_or(declared);
+            let single_object = format == EventFormat::Json
+                && record.value.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            if single_object {
+                self.push_event(index, partition, record, arrival, &record.value);
+                continue;
+            }
+            match decode_payload(format, &record.value) {
+                Ok(events) => {
+                    for event in &events {
+                        self.push_event(index, partition, record, arrival, event);
+                    }
+                }
+                Err(e) => self.dead_letter(index, partition, record, &e.to_string()),
             }
         }
         if let Some(last) = records.last() {
             self.inputs[index].next[partition] = last.offset + 1;
+        }
+    }
+
+    fn push_event(
+        &mut self,
+        index: usize,
+        partition: usize,
+        record: &StoredRecord,
+        arrival: Arrival,
+        event: &[u8],
+    ) {
+        match self
+            .job
+            .push_json(index, partition as u32, record.offset, arrival, event)
+        {
+            Ok(()) => {}
+            Err(e @ (EventError::Json { .. } | EventError::NotARecord { .. })) => {
+                self.dead_letter(index, partition, record, &e.to_string());
+            }
+            Err(e) => {
+                // The engine counts it in `errors`; the event is dropped, never the job.
+                tracing::debug!(job = %self.name, partition, offset = record.offset, error = %e, "event dropped");
+            }
+        }
+    }
+
+    /// A payload that is not events of its format: counted, logged with its offset, and
+    /// appended to `<stream>-deadletter` (at least once: a replay after a crash may repeat it).
+    fn dead_letter(&mut self, index: usize, partition: usize, record: &StoredRecord, reason: &str) {
+        let stream = &self.inputs[index].stream;
+        self.malformed += 1;
+        tracing::warn!(job = %self.name, stream = %stream, partition, offset = record.offset, reason,
+            "malformed event sent to the dead-letter stream");
+        let letter = serde_json::json!({
+            "source": "job",
+            "job": self.name,
+            "stream": stream,
+            "partition": partition,
+            "offset": record.offset,
+            "reason": reason,
+            "text": String::from_utf8_lossy(&record.value[..record.value.len().min(4096)]),
+        });
+        let dead = format!("{stream}{}", crate::DEAD_LETTER_SUFFIX);
+        let appended = self.ctx.log.get_or_create_stream(&dead).and_then(|info| {
+            let target = (partition as u32).min(info.partitions.len().saturating_sub(1) as u32);
+            let letter = eddy_log::Record {
+                timestamp_ms: crate::jobs::now_ms(),
+                key: None,
+                value: bytes::Bytes::from(letter.to_string()),
+                headers: Vec::new(),
+            };
+            self.ctx.log.append(&info.name, target, &[letter])
+        });
+        if let Err(e) = appended {
+            tracing::error!(job = %self.name, error = %e, "cannot write to the dead-letter stream");
         }
     }
 
@@ -383,7 +458,8 @@ impl Runner {
                 .sum();
             *lag.entry(input.stream.clone()).or_insert(0) += behind;
         }
-        let metrics = MetricsView::from(&self.job.metrics());
+        let mut metrics = MetricsView::from(&self.job.metrics());
+        metrics.malformed = self.malformed;
         let mut status = self.status.lock();
         status.state = JobState::Running;
         status.metrics = metrics;
