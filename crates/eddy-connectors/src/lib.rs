@@ -3,6 +3,8 @@
 //! - [`ndjson`] splits a request or file body (one object, a JSON array, or NDJSON) into
 //!   the raw JSON bytes of each event, with the line of any bad event.
 //! - [`files`] reads events from a file and appends NDJSON lines to a file.
+//! - [`reference`] reads a reference-data file (JSON array, NDJSON or CSV with a header
+//!   row) into one JSON object per row, and tells whether the file changed since.
 //! - [`traffic`] generates road-traffic sensor readings for the demo: deterministic for a
 //!   seed, with rush hours and occasional jams.
 //!
@@ -12,4 +14,5 @@
 
 pub mod files;
 pub mod ndjson;
+pub mod reference;
 pub mod traffic;

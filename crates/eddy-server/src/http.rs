@@ -288,6 +288,7 @@ fn job_json(job: &JobView, now_ticks: i64) -> Value {
         "out_of_order_action": spec.out_of_order_action,
         "inputs": status.inputs,
         "outputs": outputs,
+        "references": spec.references,
         "metrics": {
             "input": m.input, "output": m.output, "late": m.late, "early": m.early,
             "out_of_order": m.out_of_order, "adjusted": m.adjusted, "dropped": m.dropped, "errors": m.errors,

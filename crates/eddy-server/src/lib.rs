@@ -24,6 +24,6 @@ mod jobs;
 mod metrics;
 mod server;
 
-pub use config::{JobSpec, OutOfOrderPolicy, OutputTarget, ServerConfig};
+pub use config::{JobSpec, OutOfOrderPolicy, OutputTarget, ReferenceInput, ServerConfig};
 pub use error::ServerError;
 pub use server::Server;

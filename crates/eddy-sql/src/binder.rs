@@ -219,7 +219,10 @@ impl Binder<'_> {
         let key = name.name.to_lowercase();
         if self.is_reference(source) {
             return Err(self
-                .err("reference data can only be read on the right of a JOIN", name.span)
+                .err(
+                    "reference data can only be read on the right of a JOIN",
+                    name.span,
+                )
                 .with_note(format!("'{}' is a reference input", name.name))
                 .with_help(format!(
                     "read a stream and join it: FROM stream JOIN {} ON ...",
