@@ -126,7 +126,17 @@ pub fn parse_csv(path: &Path, body: &[u8]) -> Result<Vec<Vec<u8>>, ReferenceErro
     }
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| row_error(line_of(&e), e.to_string()))?;
+        let record = record.map_err(|e| {
+            let message = match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => {
+                    format!("this row has {len} field(s), the header row {expected_len}")
+                }
+                _ => e.to_string(),
+            };
+            row_error(line_of(&e), message)
+        })?;
         let object: serde_json::Map<String, serde_json::Value> = headers
             .iter()
             .zip(record.iter())

@@ -22,6 +22,7 @@
 
 use crate::error::{EngineError, EvalError};
 use crate::expr::{Ctx, Eval, ExprCompiler, truthy, unsupported};
+use crate::time::parse_datetime;
 use crate::value::{Record, Value};
 use crate::window::KeyMap;
 use eddy_sql::ast::{BinaryOp, Expr, Ident, JoinKind, JoinTarget, Literal, Select, UnaryOp};
@@ -702,10 +703,16 @@ impl ReferenceStage {
     }
 }
 
-/// Keys compare as SQL does: an integral float equals the bigint.
+/// Keys hash as SQL `=` compares: an integral float equals the bigint, and a string
+/// holding a datetime equals that datetime. The key only narrows the candidates (ON is
+/// still evaluated on each), so it may be coarser than `=`, never finer.
 fn hash_key(v: Value) -> Value {
     match v {
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::BigInt(f as i64),
+        Value::String(s) => match parse_datetime(&s) {
+            Some(t) => Value::DateTime(t),
+            None => Value::String(s),
+        },
         v => v,
     }
 }
