@@ -56,6 +56,8 @@ pub(crate) struct MetricsView {
     pub adjusted: u64,
     pub dropped: u64,
     pub errors: u64,
+    /// Rows stream joins hold while they may still match.
+    pub join_buffered_rows: u64,
     /// Ticks (100 ns since the epoch).
     #[serde(skip)]
     pub watermark: Option<i64>,
@@ -72,6 +74,7 @@ impl From<&JobMetrics> for MetricsView {
             adjusted: m.adjusted_events,
             dropped: m.dropped_events,
             errors: m.errors,
+            join_buffered_rows: m.join_buffered_rows,
             watermark: m.watermark,
         }
     }

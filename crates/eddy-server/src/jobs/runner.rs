@@ -175,6 +175,11 @@ impl Runner {
                 )));
             }
         }
+        // Reference tables are not in the snapshot: they are read from their files, before
+        // the restore, so no restored event can be processed without them.
+        for reference in &mut references {
+            reference.load(&mut job)?;
+        }
         let restored = checkpoint::read_checkpoint(&dir)?;
         if let Some(cp) = &restored {
             job.restore(&cp.snapshot)
@@ -258,10 +263,6 @@ impl Runner {
                     }
                 });
             }
-        }
-        // Reference tables are not in the snapshot: they are read from their files.
-        for reference in &mut references {
-            reference.load(&mut job)?;
         }
         let mut runner = Runner {
             name: spec.name.clone(),
