@@ -748,12 +748,12 @@ enum Part {
 
 /// `Some` when every column is qualified with an alias of one side (at least one).
 fn side_of(e: &Expr, aliases: &[String]) -> Option<Part> {
-    let right = aliases.len() - 1;
+    let right = aliases.len().saturating_sub(1);
     let mut sides = Vec::new();
     let mut ok = true;
     visit_columns(e, &mut |parts: &[Ident]| match aliases
         .iter()
-        .position(|a| parts[0].eq_ignore_case(a))
+        .position(|a| parts.first().is_some_and(|p| p.eq_ignore_case(a)))
     {
         Some(i) if parts.len() > 1 => sides.push(if i == right { Part::Right } else { Part::Left }),
         _ => ok = false,

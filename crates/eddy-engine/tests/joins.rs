@@ -294,3 +294,76 @@ fn reference_rows_must_be_records() {
     let err = j.set_reference(0, vec![Value::BigInt(1)]).unwrap_err();
     assert!(err.to_string().contains("must be a record"), "{err}");
 }
+
+#[test]
+fn a_bound_written_right_to_left_keeps_the_same_meaning() {
+    let q = "SELECT o.id, p.amount FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+             ON p.id = o.id AND DATEDIFF(second, p, o) BETWEEN -10 AND 0";
+    let mut j = job(q);
+    push_to(&mut j, "orders", 1.0, r#""id":1"#);
+    push_to(&mut j, "orders", 2.0, r#""id":2"#);
+    push_to(&mut j, "payments", 1.5, r#""id":2,"amount":20"#);
+    push_to(&mut j, "payments", 11.0, r#""id":1,"amount":10"#);
+    push_to(&mut j, "payments", 12.5, r#""id":2,"amount":21"#);
+    assert_eq!(finish(&mut j), vec![r#"{"id":1,"amount":10}"#]);
+}
+
+#[test]
+fn self_join_of_one_input_under_two_aliases() {
+    let q = "SELECT r1.v AS first, r2.v AS second FROM readings r1 TIMESTAMP BY t \
+             JOIN readings r2 TIMESTAMP BY t \
+             ON r1.dev = r2.dev AND DATEDIFF(second, r1, r2) BETWEEN 1 AND 5 AND r2.v > r1.v";
+    let mut j = job(q);
+    for (s, v) in [(0.0, 1), (2.0, 3), (3.0, 2), (9.0, 9)] {
+        push_to(&mut j, "readings", s, &format!(r#""dev":"a","v":{v}"#));
+    }
+    assert_eq!(
+        finish(&mut j),
+        vec![r#"{"first":1,"second":3}"#, r#"{"first":1,"second":2}"#,]
+    );
+}
+
+#[test]
+fn join_bounds_are_checked_when_compiled() {
+    let refused = |q: &str, references: &[&str]| {
+        let options = JobOptions {
+            reference_inputs: references.iter().map(|r| r.to_string()).collect(),
+            ..JobOptions::default()
+        };
+        match Job::compile(q, options) {
+            Err(EngineError::Unsupported { message, .. }) => message,
+            other => panic!("{q}: expected a rejection, got {:?}", other.err()),
+        }
+    };
+    let long = refused(
+        "SELECT a.k FROM a TIMESTAMP BY t JOIN b TIMESTAMP BY t ON DATEDIFF(day, a, b) BETWEEN 0 AND 8",
+        &[],
+    );
+    assert!(long.contains("7 days"), "{long}");
+    let on_reference = refused(
+        "SELECT a.k FROM a TIMESTAMP BY t JOIN r ON a.k = r.k AND DATEDIFF(second, a, r) BETWEEN 0 AND 8",
+        &["r"],
+    );
+    assert!(on_reference.contains("reference data"), "{on_reference}");
+}
+
+#[test]
+fn an_on_condition_with_a_case_expression_compiles_and_filters() {
+    let q = "SELECT e.site, s.name FROM events e TIMESTAMP BY t JOIN Sites s \
+             ON e.site = s.id AND s.kind = CASE WHEN e.v > 5 THEN 'big' ELSE 'small' END";
+    let mut j = job_with_references(q, &["Sites"]);
+    set_reference(
+        &mut j,
+        "Sites",
+        &[
+            r#"{"id":1,"name":"b","kind":"big"}"#,
+            r#"{"id":1,"name":"s","kind":"small"}"#,
+        ],
+    );
+    push_to(&mut j, "events", 1.0, r#""site":1,"v":9"#);
+    push_to(&mut j, "events", 2.0, r#""site":1,"v":1"#);
+    assert_eq!(
+        finish(&mut j),
+        vec![r#"{"site":1,"name":"b"}"#, r#"{"site":1,"name":"s"}"#]
+    );
+}
