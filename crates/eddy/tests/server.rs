@@ -215,7 +215,10 @@ fn reference_data_is_refreshed_while_the_job_runs() {
     let rows = server.wait_for(ROWS, |rows| rows.len() >= 2);
     assert_eq!(
         rows,
-        vec![vec![json!(1), json!("old")], vec![json!(2), json!("renamed")]]
+        vec![
+            vec![json!(1), json!("old")],
+            vec![json!(2), json!("renamed")]
+        ]
     );
 
     // A broken reference file refuses the job, naming the file and line.
