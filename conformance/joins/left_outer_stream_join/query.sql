@@ -1,5 +1,5 @@
 -- Unpaid orders come out with a NULL payment once their 10-second bound has passed,
--- stamped with that instant.
+-- stamped with that instant, in time order with the matched rows.
 SELECT o.id, p.amount, System.Timestamp() AS at
 INTO output
 FROM orders o TIMESTAMP BY t

@@ -135,6 +135,9 @@ pub(crate) struct Joins {
     names: Arc<[Arc<str>]>,
     slots: usize,
     stages: Vec<Stage>,
+    /// No source is a step: events reach the join in time order, so rows whose bound
+    /// ended before an event can be dropped (and unmatched ones emitted) right then.
+    in_order: bool,
 }
 
 /// What the job tells the compiler about the SELECT's sources.
@@ -155,6 +158,9 @@ impl Joins {
     ) -> Result<Joins, EngineError> {
         let mut aliases = vec![select.from.source.reference_name().name.clone()];
         let mut kinds = Vec::new();
+        let is_step = |name: &str| sources.steps.iter().any(|s| s.eq_ignore_ascii_case(name));
+        // A windowed step emits rows stamped earlier than events already delivered.
+        let mut in_order = !is_step(&select.from.source.name.name);
         for j in &select.from.joins {
             let left_outer = match j.kind {
                 JoinKind::Inner => false,
@@ -167,13 +173,13 @@ impl Joins {
                 return Err(unsupported(text, j.span, "this JOIN"));
             };
             let name = &right.name.name;
-            let is_step = sources.steps.iter().any(|s| s.eq_ignore_ascii_case(name));
+            in_order &= !is_step(name);
             let reference = match sources
                 .references
                 .iter()
                 .position(|r| r.eq_ignore_ascii_case(name))
             {
-                Some(i) if !is_step => Some(i),
+                Some(i) if !is_step(name) => Some(i),
                 _ => None,
             };
             let alias = right.reference_name().name.clone();
@@ -313,11 +319,14 @@ impl Joins {
             names,
             slots,
             stages,
+            in_order,
         })
     }
 
     /// One event of slot `side` (0: the FROM source): appends the rows it completes, with
-    /// their times, in the order of the buffered rows they pair with.
+    /// their times, in the order of the buffered rows they pair with. When events arrive
+    /// in time order, unmatched LEFT OUTER rows whose bound ended before `time` come
+    /// first, so the output stays in time order.
     pub(crate) fn add(
         &mut self,
         side: usize,
@@ -326,6 +335,9 @@ impl Joins {
         errors: &mut u64,
         out: &mut Vec<(i64, Value)>,
     ) {
+        if self.in_order {
+            self.expire(time, errors, out);
+        }
         if side == 0 {
             let this = Pipeline {
                 names: &self.names,
@@ -630,7 +642,7 @@ impl StreamStage {
     }
 
     /// Drops rows whose `until` is before `watermark`; unmatched left rows of a LEFT
-    /// OUTER stage come out with their `until` as time.
+    /// OUTER stage come out stamped with their `until` (or their own time, if later).
     fn expire(&mut self, watermark: i64, out: &mut Vec<(i64, Value)>) {
         for side in 0..2 {
             let s = &mut self.state.sides[side];
@@ -657,7 +669,9 @@ impl StreamStage {
                     && self.left_outer
                     && !b.matched
                 {
-                    out.push((until, b.record));
+                    // Known unmatched once the bound has passed, but never before the row
+                    // itself arrived (a later stage's row can reach it after its bound).
+                    out.push((until.max(b.time), b.record));
                 }
             }
         }
