@@ -367,3 +367,32 @@ fn an_on_condition_with_a_case_expression_compiles_and_filters() {
         vec![r#"{"site":1,"name":"b"}"#, r#"{"site":1,"name":"s"}"#]
     );
 }
+
+#[test]
+fn an_unmatched_left_outer_row_still_meets_a_later_join() {
+    let q = "SELECT a.k, b.t AS bt, c.t AS ct, System.Timestamp() AS at FROM A a TIMESTAMP BY t \
+             LEFT OUTER JOIN B b TIMESTAMP BY t ON a.k = b.k AND DATEDIFF(second, a, b) BETWEEN 0 AND 5 \
+             JOIN C c TIMESTAMP BY t ON c.k = a.k AND DATEDIFF(second, a, c) BETWEEN 0 AND 20";
+    let mut j = job(q);
+    push_to(&mut j, "A", 0.0, r#""k":1"#);
+    push_to(&mut j, "C", 3.0, r#""k":1"#);
+    push_to(&mut j, "B", 7.0, r#""k":1"#);
+    push_to(&mut j, "C", 18.0, r#""k":1"#);
+    push_to(&mut j, "C", 21.0, r#""k":1"#);
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            // (a, no b) is known at 5 s; c at 3 s is still held for it.
+            format!(
+                r#"{{"k":1,"bt":null,"ct":"{}","at":"{}"}}"#,
+                ts(3.0),
+                ts(5.0)
+            ),
+            format!(
+                r#"{{"k":1,"bt":null,"ct":"{}","at":"{}"}}"#,
+                ts(18.0),
+                ts(18.0)
+            ),
+        ]
+    );
+}
