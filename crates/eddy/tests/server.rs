@@ -234,6 +234,18 @@ fn reference_data_is_refreshed_while_the_job_runs() {
     );
     assert_eq!(status, 400, "{answer}");
     assert!(answer.to_string().contains("bad.csv:3"), "{answer}");
+
+    // A reference alias the query does not join is refused too.
+    let (status, answer) = server.post(
+        "/api/jobs",
+        &json!({
+            "name": "unknown-alias",
+            "query": "SELECT e.n, s.name INTO y FROM readings e JOIN Sites s ON e.site = s.id",
+            "references": { "Sites": { "path": sites }, "Zones": { "path": sites } },
+        }),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("Zones"), "{answer}");
 }
 
 /// Runs kcat (installed by `crates/eddy-kafka/tests/setup.sh`) with `input` on stdin.
