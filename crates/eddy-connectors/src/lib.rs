@@ -7,6 +7,8 @@
 //! - [`formats`] decodes a payload of a declared format (JSON, CSV, Avro container) into
 //!   JSON events.
 //! - [`files`] reads events from a file and appends NDJSON lines to a file.
+//! - [`reference`] reads a reference-data file (JSON array, NDJSON or CSV with a header
+//!   row) into one JSON object per row, and tells whether the file changed since.
 //! - [`traffic`] generates road-traffic sensor readings for the demo: deterministic for a
 //!   seed, with rush hours and occasional jams.
 //!
@@ -18,4 +20,5 @@ pub mod files;
 pub mod folder;
 pub mod formats;
 pub mod ndjson;
+pub mod reference;
 pub mod traffic;

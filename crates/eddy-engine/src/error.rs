@@ -22,6 +22,9 @@ pub enum EngineError {
     /// A snapshot could not be written or does not fit this job.
     #[error("snapshot: {0}")]
     Snapshot(String),
+    /// Reference data that cannot be loaded into this job.
+    #[error("reference data: {0}")]
+    Reference(String),
 }
 
 /// Why one input event was rejected; the job counts it and continues.

@@ -41,9 +41,9 @@ pub(crate) struct ExprCompiler<'a> {
     pub text: &'a str,
     /// The FROM source's reference name; `s.x` with this prefix reads field `x`.
     pub source: String,
-    /// In a join, the two sources' reference names: `a.x` reads side `a`, `a` alone is
-    /// its event time, and an unqualified `x` is looked up on the left, then the right.
-    pub join: Option<[String; 2]>,
+    /// In a join, the sources' reference names in slot order: `a.x` reads slot `a`, `a`
+    /// alone is its event time, and an unqualified `x` is looked up slot by slot.
+    pub join: Option<Vec<String>>,
     /// `Some` in a grouped SELECT: aggregate calls found so far.
     pub aggs: Option<Vec<AggSpec>>,
     /// Normalised text of the GROUP BY keys; a grouped expression equal to one reads the key.
@@ -79,19 +79,19 @@ pub(crate) fn truthy(v: &Value) -> Result<bool, EvalError> {
 }
 
 /// A column in a join (see [`ExprCompiler::join`]).
-fn join_column(sides: &[String; 2], parts: &[eddy_sql::ast::Ident]) -> Eval {
+fn join_column(sides: &[String], parts: &[eddy_sql::ast::Ident]) -> Eval {
     let names: Vec<Arc<str>> = parts.iter().map(|p| Arc::from(p.name.as_str())).collect();
     let side = sides.iter().position(|a| parts[0].eq_ignore_case(a));
     match (side, names.len()) {
         (Some(i), 1) => {
-            let time = crate::join::TIME_FIELDS[i];
-            Box::new(move |c| Ok(field(c.record, time)))
+            let time = crate::join::time_field(i);
+            Box::new(move |c| Ok(field(c.record, &time)))
         }
         (Some(_), _) => {
             Box::new(move |c| Ok(names.iter().fold(c.record.clone(), |v, p| field(&v, p))))
         }
         (None, _) => {
-            let sides: [Arc<str>; 2] = [sides[0].as_str().into(), sides[1].as_str().into()];
+            let sides: Vec<Arc<str>> = sides.iter().map(|s| Arc::from(s.as_str())).collect();
             Box::new(move |c| {
                 for s in &sides {
                     let v = names.iter().fold(field(c.record, s), |v, p| field(&v, p));

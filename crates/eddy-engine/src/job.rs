@@ -10,6 +10,7 @@
 use crate::decode::{Decoder, fields_read};
 use crate::error::{EngineError, EvalError, EventError};
 use crate::expr::{Ctx, Eval, ExprCompiler, cast, unsupported};
+use crate::join::JoinSources;
 use crate::operator::{Operator, OperatorState, SourceInfo, Target};
 use crate::time::{TICKS_PER_SECOND, now_ticks, parse_datetime};
 use crate::value::{Record, Row, Value};
@@ -43,6 +44,10 @@ pub struct JobOptions {
     pub out_of_order_tolerance: i64,
     /// The action for both policies.
     pub out_of_order_action: OutOfOrderAction,
+    /// Input names (case-insensitive) that are reference data: joined without a time
+    /// bound, loaded with [`Job::set_reference`] instead of pushed as events.
+    #[serde(default)]
+    pub reference_inputs: Vec<String>,
 }
 
 impl Default for JobOptions {
@@ -51,6 +56,7 @@ impl Default for JobOptions {
             late_arrival_tolerance: Some(5 * TICKS_PER_SECOND),
             out_of_order_tolerance: 0,
             out_of_order_action: OutOfOrderAction::Adjust,
+            reference_inputs: Vec::new(),
         }
     }
 }
@@ -96,6 +102,9 @@ pub struct JobMetrics {
     pub errors: u64,
     /// Job watermark in ticks: minimum over every input partition, once all have one.
     pub watermark: Option<i64>,
+    /// Rows stream joins hold while they may still match (both sides, every join).
+    #[serde(default)]
+    pub join_buffered_rows: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -198,6 +207,8 @@ pub struct Job {
     options: JobOptions,
     inputs: Vec<String>,
     outputs: Vec<String>,
+    /// Reference inputs the query joins, as first written.
+    references: Vec<String>,
     sources: Vec<Source>,
     /// Per input, the sources reading it.
     input_sources: Vec<Vec<usize>>,
@@ -236,12 +247,16 @@ fn position_ci(names: &[String], name: &str) -> Option<usize> {
 impl Job {
     /// Parses, binds and compiles `query`.
     pub fn compile(query: &str, options: JobOptions) -> Result<Job, EngineError> {
-        let bound = eddy_sql::compile(query)?;
+        let bind = eddy_sql::BindOptions {
+            reference_inputs: options.reference_inputs.clone(),
+        };
+        let bound = eddy_sql::compile_with(query, &bind)?;
         let mut job = Job {
             query: query.to_string(),
             options,
             inputs: bound.inputs.clone(),
             outputs: bound.outputs.clone(),
+            references: bound.references.clone(),
             sources: Vec::new(),
             input_sources: vec![Vec::new(); bound.inputs.len()],
             decoders: bound.inputs.iter().map(|_| Decoder::default()).collect(),
@@ -277,6 +292,10 @@ impl Job {
                     window,
                     SourceInfo {
                         reference: reference.clone(),
+                        joins: JoinSources {
+                            references: &job.references,
+                            steps: &steps,
+                        },
                     },
                     target,
                 )?;
@@ -288,6 +307,11 @@ impl Job {
                     JoinTarget::Function { .. } => None,
                 });
                 for (side, src) in std::iter::once(src).chain(right).enumerate() {
+                    let is_step = position_ci(&steps, &src.name.name).is_some();
+                    if !is_step && position_ci(&job.references, &src.name.name).is_some() {
+                        // Reference data is looked up, never pushed.
+                        continue;
+                    }
                     job.attach(query, &steps, select, src, (op_index, side))?;
                 }
             }
@@ -381,6 +405,57 @@ impl Job {
     /// Input names, as first written in the query.
     pub fn inputs(&self) -> &[String] {
         &self.inputs
+    }
+
+    /// Reference inputs the query joins (declared in [`JobOptions::reference_inputs`]),
+    /// as first written in the query; not among [`Job::inputs`].
+    pub fn references(&self) -> &[String] {
+        &self.references
+    }
+
+    /// The index of a reference input by name, case-insensitive.
+    pub fn reference_index(&self, name: &str) -> Option<usize> {
+        position_ci(&self.references, name)
+    }
+
+    /// Replaces reference table `reference` with `rows` (records), atomically between
+    /// events: events the watermark already allows are processed first, with the old
+    /// rows; every later event sees only the new ones. Refreshing does not move time.
+    pub fn set_reference(&mut self, reference: usize, rows: Vec<Value>) -> Result<(), EngineError> {
+        let name = self
+            .references
+            .get(reference)
+            .ok_or_else(|| EngineError::Reference(format!("no reference input #{reference}")))?;
+        if let Some(bad) = rows.iter().find(|r| !matches!(r, Value::Record(_))) {
+            return Err(EngineError::Reference(format!(
+                "reference '{name}': a row must be a record, found {}",
+                bad.type_name()
+            )));
+        }
+        self.flush(false);
+        let rows: std::sync::Arc<[Value]> = rows.into();
+        let errors = &mut self.state.metrics.errors;
+        for op in &mut self.operators {
+            op.set_reference(reference, &rows, errors);
+        }
+        Ok(())
+    }
+
+    /// [`Job::set_reference`] from JSON objects, one per row.
+    pub fn set_reference_json<'a>(
+        &mut self,
+        reference: usize,
+        rows: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), EngineError> {
+        let rows = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, json)| {
+                Value::from_json_slice(json)
+                    .map_err(|e| EngineError::Reference(format!("row {}: {e}", i + 1)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.set_reference(reference, rows)
     }
 
     /// Output names, as first written in the query.
@@ -593,6 +668,11 @@ impl Job {
     pub fn metrics(&self) -> JobMetrics {
         JobMetrics {
             watermark: self.watermark(),
+            join_buffered_rows: self
+                .operators
+                .iter()
+                .map(|o| o.join_buffered_rows() as u64)
+                .sum(),
             ..self.state.metrics.clone()
         }
     }

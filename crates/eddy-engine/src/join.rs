@@ -1,228 +1,667 @@
-//! Stream–stream joins: both sides are buffered for as long as the ON condition's
-//! `DATEDIFF(unit, a, b) BETWEEN low AND high` bound lets them match a later event.
+//! Joins: `FROM a JOIN b ON ... [JOIN c ON ...]`, each JOIN a stage of one pipeline.
 //!
-//! Events of both sides arrive in one time order, so each pair is found exactly once,
-//! when the later of the two arrives. Equalities between the sides in ON (`a.k = b.k`)
-//! key the buffers, so an event only meets candidates with its key; the whole ON is
-//! still evaluated on each candidate pair. The joined event is a record holding each
-//! side under its alias (plus both event times, for DATEDIFF); its time is the later
-//! event's. A LEFT OUTER join emits an unmatched left event, with the right side NULL,
-//! when its bound has passed, stamped with that instant.
+//! Every row of the pipeline is a *composite*: a record with one slot per source alias
+//! (the FROM source is slot 0, the right side of JOIN k is slot k + 1) plus one hidden
+//! event-time field per slot, so `a.x`, `DATEDIFF(unit, a, b)` and unqualified names read
+//! it the same way at every stage. An event of the FROM source enters stage 0 as a
+//! composite with slot 0 filled; what a stage emits is the left input of the next.
+//!
+//! - A **stream** stage buffers both sides for as long as its DATEDIFF bound lets them
+//!   match a later event. Events arrive in time order, so each pair is found once, when
+//!   the later of the two arrives; the pair's time is the later one's. Equalities between
+//!   the sides in ON key the buffers (hash lookup). A LEFT OUTER stage emits an unmatched
+//!   left row, right slot NULL, once the bound has passed, stamped with that instant.
+//! - A **reference** stage looks the left row up in a hash index of the reference
+//!   table (built from the ON equalities when the table is set) and evaluates the rest of
+//!   ON on each candidate; nothing is buffered and the row keeps its time.
+//!
+//! DATEDIFF in a join bound (`DATEDIFF(unit, a, b) BETWEEN lo AND hi`, or `<`, `<=`,
+//! `>`, `>=`, `=` against integers, AND-ed) compares elapsed time exactly:
+//! `lo × unit ≤ time(b) − time(a) ≤ hi × unit`. It does not count unit boundaries as the
+//! scalar DATEDIFF does, so a `b` 1 ms before `a` never passes `BETWEEN 0 AND n`.
 
 use crate::error::{EngineError, EvalError};
-use crate::expr::{Ctx, Eval, truthy, unsupported};
+use crate::expr::{Ctx, Eval, ExprCompiler, truthy, unsupported};
+use crate::time::parse_datetime;
 use crate::value::{Record, Value};
 use crate::window::KeyMap;
-use eddy_sql::ast::{BinaryOp, Expr, Ident, Literal, UnaryOp};
+use eddy_sql::ast::{BinaryOp, Expr, Ident, JoinKind, JoinTarget, Literal, Select, UnaryOp};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-/// Hidden fields of the joined record holding each side's event time; DATEDIFF(unit, a, b)
-/// on source aliases reads them.
-pub(crate) const TIME_FIELDS: [&str; 2] = ["\u{1}time:left", "\u{1}time:right"];
+/// The longest join bound ASA accepts: seven days, in ticks.
+const BOUND_TICKS_MAX: i64 = 7 * 864_000_000_000;
+
+/// The hidden field of a composite holding slot `slot`'s event time.
+pub(crate) fn time_field(slot: usize) -> String {
+    format!("\u{1}time:{slot}")
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Buffered {
+    seq: u64,
+    /// The row's own time: the composite's time (left) or the event's (right).
     time: i64,
     record: Value,
     matched: bool,
 }
 
-/// One side's buffered events: by key, and in arrival order for expiry.
+/// One side's buffered rows: by key, and by the instant each stops being able to match.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Side {
     by_key: KeyMap<VecDeque<Buffered>>,
-    /// (time, key) of every buffered event, oldest first; a key's events are in the
-    /// same order in `by_key`.
-    order: VecDeque<(i64, Box<[Value]>)>,
+    /// `(until, seq)` of every buffered row, earliest first.
+    expiry: BTreeSet<(i64, u64)>,
+    /// The key of each buffered row, by seq.
+    keys: BTreeMap<u64, Box<[Value]>>,
 }
 
-/// Buffered events of both sides; what a snapshot keeps of a join.
+impl Side {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// Buffered rows of both sides of one stream stage; what a snapshot keeps of a join.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct JoinState {
     sides: [Side; 2],
+    next_seq: u64,
 }
 
-/// A compiled two-way join.
-pub(crate) struct Join {
-    left_outer: bool,
-    on: Eval,
-    /// Per side, the expressions of its half of each `a.x = b.y` in ON.
-    keys: [Vec<Eval>; 2],
-    /// How long after its event time each side may still match (ticks).
-    keep: [i64; 2],
-    names: Arc<[Arc<str>]>,
-    pub state: JoinState,
+/// `lo ≤ time(second) − time(first) ≤ hi`, in ticks, on composite slots.
+#[derive(Debug, Clone, Copy)]
+struct Interval {
+    first: usize,
+    second: usize,
+    lo: i64,
+    hi: i64,
 }
 
-/// The parts of an ON condition a join needs before compiling.
-pub(crate) struct OnParts<'a> {
-    /// How long each side must be kept, from DATEDIFF ... BETWEEN.
-    pub keep: [i64; 2],
-    /// `(left expr, right expr)` of each equality between the sides.
-    pub equalities: Vec<(&'a Expr, &'a Expr)>,
-}
-
-impl<'a> OnParts<'a> {
-    /// Reads the time bound and the equalities from the AND-ed conjuncts of `on`.
-    pub(crate) fn read(
-        text: &str,
-        on: &'a Expr,
-        aliases: [&str; 2],
-    ) -> Result<OnParts<'a>, EngineError> {
-        let mut conjuncts = Vec::new();
-        flatten_and(on, &mut conjuncts);
-        let keep = conjuncts
-            .iter()
-            .find_map(|c| bound(c, aliases))
-            .ok_or_else(|| {
-                unsupported(
-                    text,
-                    on.span(),
-                    "a join whose ON has no DATEDIFF(unit, a, b) BETWEEN x AND y on its sources",
-                )
-            })?;
-        let equalities = conjuncts
-            .iter()
-            .filter_map(|c| match strip(c) {
-                Expr::Binary {
-                    op: BinaryOp::Eq,
-                    left,
-                    right,
-                    ..
-                } => match (side_of(left, aliases), side_of(right, aliases)) {
-                    (Some(0), Some(1)) => Some((&**left, &**right)),
-                    (Some(1), Some(0)) => Some((&**right, &**left)),
-                    _ => None,
-                },
-                _ => None,
-            })
-            .collect();
-        Ok(OnParts { keep, equalities })
-    }
-}
-
-impl Join {
-    /// Builds the join of `aliases` (left, right) from compiled ON and key expressions.
-    pub(crate) fn new(
-        aliases: [&str; 2],
-        keep: [i64; 2],
-        on: Eval,
-        keys: [Vec<Eval>; 2],
-        left_outer: bool,
-    ) -> Join {
-        let names = [aliases[0], aliases[1], TIME_FIELDS[0], TIME_FIELDS[1]]
-            .iter()
-            .map(|n| Arc::from(*n))
-            .collect();
-        Join {
-            left_outer,
-            on,
-            keys,
-            keep,
-            names,
-            state: JoinState::default(),
+impl Interval {
+    fn holds(&self, times: &[Value]) -> bool {
+        match (times.get(self.first), times.get(self.second)) {
+            (Some(Value::DateTime(a)), Some(Value::DateTime(b))) => {
+                let d = b.saturating_sub(*a);
+                self.lo <= d && d <= self.hi
+            }
+            _ => false,
         }
     }
+}
 
-    fn joined(&self, left: Option<&Buffered>, right: Option<&Buffered>) -> Value {
-        let side = |b: Option<&Buffered>| {
-            b.map_or((Value::Null, Value::Null), |b| {
-                (b.record.clone(), Value::DateTime(b.time))
-            })
-        };
-        let ((l, lt), (r, rt)) = (side(left), side(right));
-        Record::new(self.names.clone(), vec![l, r, lt, rt]).into()
+/// A stage joining the pipeline's rows with a stream.
+struct StreamStage {
+    left_outer: bool,
+    /// The right source's slot.
+    right: usize,
+    /// The left slot the retention bound is measured from, and
+    /// `lo ≤ time(right) − time(anchor) ≤ hi`.
+    anchor: usize,
+    /// How long past its anchor's time a left row may match; how long past its own time
+    /// a right event may match (including how much later than its anchor a left row can
+    /// reach this stage).
+    keep: [i64; 2],
+    intervals: Vec<Interval>,
+    /// ON conjuncts other than the DATEDIFF bounds, on the joined composite.
+    conds: Vec<Eval>,
+    /// Left keys on the composite; right keys on the raw right event.
+    keys: [Vec<Eval>; 2],
+    state: JoinState,
+}
+
+/// A stage joining the pipeline's rows with a reference table.
+struct ReferenceStage {
+    left_outer: bool,
+    right: usize,
+    /// Index into the job's reference inputs.
+    reference: usize,
+    conds: Vec<Eval>,
+    keys: [Vec<Eval>; 2],
+    rows: Arc<[Value]>,
+    /// Row indexes by key (all rows under the empty key when ON has no equality).
+    index: KeyMap<Vec<usize>>,
+}
+
+enum Stage {
+    Stream(Box<StreamStage>),
+    Reference(Box<ReferenceStage>),
+}
+
+/// The compiled JOINs of one SELECT.
+pub(crate) struct Joins {
+    /// Slot aliases, then slot time fields.
+    names: Arc<[Arc<str>]>,
+    slots: usize,
+    stages: Vec<Stage>,
+    /// No source is a step: events reach the join in time order, so rows whose bound
+    /// ended before an event can be dropped (and unmatched ones emitted) right then.
+    in_order: bool,
+}
+
+/// What the job tells the compiler about the SELECT's sources.
+pub(crate) struct JoinSources<'a> {
+    /// The job's reference input names.
+    pub references: &'a [String],
+    /// Step names defined so far (a step shadows a reference of the same name).
+    pub steps: &'a [String],
+}
+
+impl Joins {
+    /// Compiles the JOINs of `select`; `c` is switched to composite column resolution.
+    pub(crate) fn compile(
+        text: &str,
+        select: &Select,
+        sources: &JoinSources,
+        c: &mut ExprCompiler,
+    ) -> Result<Joins, EngineError> {
+        let mut aliases = vec![select.from.source.reference_name().name.clone()];
+        let mut kinds = Vec::new();
+        let is_step = |name: &str| sources.steps.iter().any(|s| s.eq_ignore_ascii_case(name));
+        // A windowed step emits rows stamped earlier than events already delivered.
+        let mut in_order = !is_step(&select.from.source.name.name);
+        for j in &select.from.joins {
+            let left_outer = match j.kind {
+                JoinKind::Inner => false,
+                JoinKind::LeftOuter => true,
+                JoinKind::CrossApply | JoinKind::OuterApply => {
+                    return Err(unsupported(text, j.span, "an APPLY together with a JOIN"));
+                }
+            };
+            let JoinTarget::Source(right) = &j.right else {
+                return Err(unsupported(text, j.span, "this JOIN"));
+            };
+            let name = &right.name.name;
+            in_order &= !is_step(name);
+            let reference = match sources
+                .references
+                .iter()
+                .position(|r| r.eq_ignore_ascii_case(name))
+            {
+                Some(i) if !is_step(name) => Some(i),
+                _ => None,
+            };
+            let alias = right.reference_name().name.clone();
+            if aliases.iter().any(|a| a.eq_ignore_ascii_case(&alias)) {
+                return Err(unsupported(
+                    text,
+                    right.reference_name().span,
+                    format!("two join sources named '{alias}' (give one an alias)"),
+                ));
+            }
+            aliases.push(alias);
+            kinds.push((left_outer, reference));
+        }
+        let slots = aliases.len();
+        let names: Arc<[Arc<str>]> = aliases
+            .iter()
+            .map(|a| Arc::from(a.as_str()))
+            .chain((0..slots).map(|i| Arc::from(time_field(i).as_str())))
+            .collect();
+        c.source = "\u{0}".into();
+        c.join = Some(aliases.clone());
+        let saved_aggs = c.aggs.take();
+        // How much later than its own time a slot's event can be part of a row reaching
+        // the current stage (reference slots have no time).
+        let mut slack: Vec<Option<i64>> = vec![None; slots];
+        slack[0] = Some(0);
+        let mut stages = Vec::new();
+        for (k, (j, (left_outer, reference))) in select.from.joins.iter().zip(kinds).enumerate() {
+            let right = k + 1;
+            let Some(on) = &j.on else {
+                return Err(unsupported(text, j.span, "a JOIN without ON"));
+            };
+            let mut conjuncts = Vec::new();
+            flatten_and(on, &mut conjuncts);
+            let mut intervals: Vec<Interval> = Vec::new();
+            let mut rest = Vec::new();
+            for conj in conjuncts {
+                match bound_of(text, conj, &aliases[..=right])? {
+                    Some(b) => merge_bound(&mut intervals, b),
+                    None => rest.push(conj),
+                }
+            }
+            let mut keys: [Vec<Eval>; 2] = [Vec::new(), Vec::new()];
+            let mut kc = ExprCompiler::new(text, aliases[right].clone());
+            for conj in &rest {
+                if let Expr::Binary {
+                    op: BinaryOp::Eq,
+                    left,
+                    right: r,
+                    ..
+                } = strip(conj)
+                {
+                    let sides = (
+                        side_of(left, &aliases[..=right]),
+                        side_of(r, &aliases[..=right]),
+                    );
+                    let (l, r) = match sides {
+                        (Some(Part::Left), Some(Part::Right)) => (&**left, &**r),
+                        (Some(Part::Right), Some(Part::Left)) => (&**r, &**left),
+                        _ => continue,
+                    };
+                    keys[0].push(c.compile(l)?);
+                    keys[1].push(kc.compile(r)?);
+                }
+            }
+            let conds = rest
+                .iter()
+                .map(|e| c.compile(e))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !c.analytics.is_empty() || !kc.analytics.is_empty() {
+                return Err(unsupported(text, on.span(), "an analytic function in ON"));
+            }
+            if let Some(reference) = reference {
+                if !intervals.is_empty() {
+                    return Err(unsupported(
+                        text,
+                        on.span(),
+                        "a DATEDIFF bound on reference data (it has no event time)",
+                    ));
+                }
+                stages.push(Stage::Reference(Box::new(ReferenceStage {
+                    left_outer,
+                    right,
+                    reference,
+                    conds,
+                    keys,
+                    rows: Arc::from(Vec::new()),
+                    index: KeyMap::default(),
+                })));
+                continue;
+            }
+            // The retention bound: the first interval between the right slot and a left
+            // slot with a time, measured as time(right) − time(anchor).
+            let anchored = intervals.iter().find_map(|i| {
+                if i.lo == i64::MIN || i.hi == i64::MAX {
+                    None
+                } else if i.second == right && slack[i.first].is_some() {
+                    Some((i.first, i.lo, i.hi))
+                } else if i.first == right && slack[i.second].is_some() {
+                    Some((i.second, i.hi.saturating_neg(), i.lo.saturating_neg()))
+                } else {
+                    None
+                }
+            });
+            let Some((anchor, lo, hi)) = anchored else {
+                return Err(unsupported(
+                    text,
+                    on.span(),
+                    format!(
+                        "a join with stream '{}' whose ON has no DATEDIFF(unit, x, {}) bound \
+                         with both ends (e.g. BETWEEN 0 AND 10) against an earlier stream",
+                        aliases[right], aliases[right]
+                    ),
+                ));
+            };
+            let anchor_slack = slack[anchor].unwrap_or(0);
+            let keep_left = hi.max(0);
+            let keep_right_own = lo.saturating_neg().max(0);
+            let keep = [keep_left, keep_right_own.saturating_add(anchor_slack)];
+            for s in slack.iter_mut().take(right).flatten() {
+                *s = s.saturating_add(keep_left);
+            }
+            slack[right] = Some(anchor_slack.saturating_add(keep_right_own));
+            stages.push(Stage::Stream(Box::new(StreamStage {
+                left_outer,
+                right,
+                anchor,
+                keep,
+                intervals,
+                conds,
+                keys,
+                state: JoinState::default(),
+            })));
+        }
+        c.aggs = saved_aggs;
+        Ok(Joins {
+            names,
+            slots,
+            stages,
+            in_order,
+        })
     }
 
-    /// One event of `side` (0 left, 1 right): appends the joined records it completes,
-    /// in the order of the buffered events they pair with. Failing pairs are counted.
+    /// One event of slot `side` (0: the FROM source): appends the rows it completes, with
+    /// their times, in the order of the buffered rows they pair with. When events arrive
+    /// in time order, unmatched LEFT OUTER rows whose bound ended before `time` come
+    /// first, so the output stays in time order.
     pub(crate) fn add(
         &mut self,
         side: usize,
         time: i64,
         record: &Value,
         errors: &mut u64,
-        out: &mut Vec<Value>,
+        out: &mut Vec<(i64, Value)>,
     ) {
-        let side = side.min(1);
-        let ctx = Ctx {
-            record,
-            time,
-            keys: &[],
-            aggs: &[],
-        };
-        let key = match self.keys[side]
-            .iter()
-            .map(|k| k(&ctx).map(hash_key))
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(k) => k.into_boxed_slice(),
-            Err(e) => return count(errors, e),
-        };
-        let mut current = Buffered {
-            time,
-            record: record.clone(),
-            matched: false,
-        };
-        // SQL equality: a NULL key matches nothing.
-        if !key.iter().any(Value::is_null) {
-            let other = 1 - side;
-            let mut candidates = self.state.sides[other].by_key.0.remove(&key);
-            for b in candidates.iter_mut().flatten() {
-                let v = if side == 0 {
-                    self.joined(Some(&current), Some(b))
-                } else {
-                    self.joined(Some(b), Some(&current))
-                };
-                match (self.on)(&Ctx {
-                    record: &v,
-                    time,
-                    keys: &[],
-                    aggs: &[],
-                })
-                .and_then(|c| truthy(&c))
-                {
-                    Ok(true) => {
-                        b.matched = true;
-                        current.matched = true;
-                        out.push(v);
-                    }
-                    Ok(false) => {}
-                    Err(e) => count(errors, e),
-                }
-            }
-            if let Some(c) = candidates {
-                self.state.sides[other].by_key.0.insert(key.clone(), c);
-            }
+        if self.in_order {
+            self.expire(time, errors, out);
         }
-        let s = &mut self.state.sides[side];
-        s.order.push_back((time, key.clone()));
-        s.by_key.0.entry(key).or_default().push_back(current);
+        if side == 0 {
+            let this = Pipeline {
+                names: &self.names,
+                slots: self.slots,
+            };
+            let first = this.with_slot(&Value::Null, 0, record, Some(time));
+            self.feed(0, vec![(time, first)], errors, out);
+            return;
+        }
+        let Some(k) = self.stages.iter().position(|s| match s {
+            Stage::Stream(s) => s.right == side,
+            Stage::Reference(_) => false,
+        }) else {
+            return;
+        };
+        let mut produced = Vec::new();
+        if let Stage::Stream(s) = &mut self.stages[k] {
+            let this = Pipeline {
+                names: &self.names,
+                slots: self.slots,
+            };
+            s.add_right(&this, time, record, errors, &mut produced);
+        }
+        self.feed(k + 1, produced, errors, out);
     }
 
-    /// Forgets events that can no longer match once the watermark is at `watermark`;
-    /// returns unmatched left events of a LEFT OUTER join with the instant they expired.
-    pub(crate) fn expire(&mut self, watermark: i64, out: &mut Vec<(i64, Value)>) {
+    /// Runs rows through the stages from `first` on.
+    fn feed(
+        &mut self,
+        first: usize,
+        mut rows: Vec<(i64, Value)>,
+        errors: &mut u64,
+        out: &mut Vec<(i64, Value)>,
+    ) {
+        let this = Pipeline {
+            names: &self.names,
+            slots: self.slots,
+        };
+        for stage in self.stages.iter_mut().skip(first) {
+            if rows.is_empty() {
+                return;
+            }
+            let mut next = Vec::new();
+            for (time, row) in &rows {
+                match stage {
+                    Stage::Stream(s) => s.add_left(&this, *time, row, errors, &mut next),
+                    Stage::Reference(r) => r.add_left(&this, *time, row, errors, &mut next),
+                }
+            }
+            rows = next;
+        }
+        out.append(&mut rows);
+    }
+
+    /// Forgets rows that can no longer match once the watermark is at `watermark`;
+    /// unmatched left rows of LEFT OUTER stages go on through the later stages, and what
+    /// comes out of the last is appended to `out` with its time.
+    pub(crate) fn expire(&mut self, watermark: i64, errors: &mut u64, out: &mut Vec<(i64, Value)>) {
+        for k in 0..self.stages.len() {
+            let mut unmatched = Vec::new();
+            if let Stage::Stream(s) = &mut self.stages[k] {
+                s.expire(watermark, &mut unmatched);
+            }
+            if !unmatched.is_empty() {
+                self.feed(k + 1, unmatched, errors, out);
+            }
+        }
+    }
+
+    /// Replaces the rows of reference input `reference` in every stage that reads it.
+    pub(crate) fn set_reference(
+        &mut self,
+        reference: usize,
+        rows: &Arc<[Value]>,
+        errors: &mut u64,
+    ) {
+        for stage in &mut self.stages {
+            if let Stage::Reference(r) = stage
+                && r.reference == reference
+            {
+                r.set_rows(rows.clone(), errors);
+            }
+        }
+    }
+
+    /// Rows buffered by the stream stages (both sides).
+    pub(crate) fn buffered_rows(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|s| match s {
+                Stage::Stream(s) => s.state.sides.iter().map(Side::len).sum(),
+                Stage::Reference(_) => 0,
+            })
+            .sum()
+    }
+
+    /// The buffered state of every stage, for a snapshot.
+    pub(crate) fn state(&self) -> Vec<JoinState> {
+        self.stages
+            .iter()
+            .map(|s| match s {
+                Stage::Stream(s) => s.state.clone(),
+                Stage::Reference(_) => JoinState::default(),
+            })
+            .collect()
+    }
+
+    /// Restores [`Joins::state`]; fails if the stage count differs.
+    pub(crate) fn restore(&mut self, states: Vec<JoinState>) -> Result<(), String> {
+        if states.len() != self.stages.len() {
+            return Err("the join state does not fit this query".into());
+        }
+        for (stage, state) in self.stages.iter_mut().zip(states) {
+            if let Stage::Stream(s) = stage {
+                s.state = state;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a stage needs of the pipeline to build composites.
+struct Pipeline<'a> {
+    names: &'a Arc<[Arc<str>]>,
+    slots: usize,
+}
+
+impl Pipeline<'_> {
+    fn with_slot(
+        &self,
+        composite: &Value,
+        slot: usize,
+        record: &Value,
+        time: Option<i64>,
+    ) -> Value {
+        let mut values = match composite {
+            Value::Record(r) => r.values().to_vec(),
+            _ => Vec::new(),
+        };
+        values.resize(self.slots * 2, Value::Null);
+        values[slot] = record.clone();
+        if let Some(t) = time {
+            values[self.slots + slot] = Value::DateTime(t);
+        }
+        Record::new(self.names.clone(), values).into()
+    }
+
+    fn time_of(&self, composite: &Value, slot: usize) -> Option<i64> {
+        match composite {
+            Value::Record(r) => match r.values().get(self.slots + slot) {
+                Some(Value::DateTime(t)) => Some(*t),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn times<'v>(&self, composite: &'v Value) -> &'v [Value] {
+        match composite {
+            Value::Record(r) => r.values().get(self.slots..).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// Evaluates key expressions; `None` (counted when an error) when a key is NULL or fails.
+fn key_of(keys: &[Eval], record: &Value, time: i64, errors: &mut u64) -> Option<Box<[Value]>> {
+    let ctx = Ctx {
+        record,
+        time,
+        keys: &[],
+        aggs: &[],
+    };
+    let mut key = Vec::with_capacity(keys.len());
+    for k in keys {
+        match k(&ctx) {
+            // SQL equality: a NULL key matches nothing.
+            Ok(Value::Null) => return None,
+            Ok(v) => key.push(hash_key(v)),
+            Err(e) => {
+                count(errors, e);
+                return None;
+            }
+        }
+    }
+    Some(key.into_boxed_slice())
+}
+
+/// Whether every condition holds on `joined`; an evaluation error counts and fails.
+fn all_hold(conds: &[Eval], joined: &Value, time: i64, errors: &mut u64) -> bool {
+    let ctx = Ctx {
+        record: joined,
+        time,
+        keys: &[],
+        aggs: &[],
+    };
+    for c in conds {
+        match c(&ctx).and_then(|v| truthy(&v)) {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                count(errors, e);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+impl StreamStage {
+    fn buffer(&mut self, side: usize, key: Box<[Value]>, until: i64, b: Buffered) {
+        let s = &mut self.state.sides[side];
+        s.expiry.insert((until, b.seq));
+        s.keys.insert(b.seq, key.clone());
+        s.by_key.0.entry(key).or_default().push_back(b);
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.state.next_seq += 1;
+        self.state.next_seq
+    }
+
+    fn add_left(
+        &mut self,
+        p: &Pipeline,
+        time: i64,
+        row: &Value,
+        errors: &mut u64,
+        out: &mut Vec<(i64, Value)>,
+    ) {
+        let Some(anchor_time) = p.time_of(row, self.anchor) else {
+            // The anchor slot is NULL (an unmatched earlier LEFT OUTER): nothing can match.
+            if self.left_outer {
+                out.push((time, row.clone()));
+            }
+            return;
+        };
+        let mut matched = false;
+        if let Some(key) = key_of(&self.keys[0], row, time, errors) {
+            if let Some(candidates) = self.state.sides[1].by_key.0.get_mut(&key) {
+                for b in candidates.iter_mut() {
+                    let joined = p.with_slot(row, self.right, &b.record, Some(b.time));
+                    let at = time.max(b.time);
+                    if self.intervals.iter().all(|i| i.holds(p.times(&joined)))
+                        && all_hold(&self.conds, &joined, at, errors)
+                    {
+                        b.matched = true;
+                        matched = true;
+                        out.push((at, joined));
+                    }
+                }
+            }
+            let seq = self.next_seq();
+            let until = anchor_time.saturating_add(self.keep[0]);
+            let b = Buffered {
+                seq,
+                time,
+                record: row.clone(),
+                matched,
+            };
+            self.buffer(0, key, until, b);
+        } else if self.left_outer {
+            // A NULL key never matches: the row is unmatched now.
+            out.push((time, row.clone()));
+        }
+    }
+
+    fn add_right(
+        &mut self,
+        p: &Pipeline,
+        time: i64,
+        record: &Value,
+        errors: &mut u64,
+        out: &mut Vec<(i64, Value)>,
+    ) {
+        let Some(key) = key_of(&self.keys[1], record, time, errors) else {
+            return;
+        };
+        let mut matched = false;
+        if let Some(candidates) = self.state.sides[0].by_key.0.get_mut(&key) {
+            for b in candidates.iter_mut() {
+                let joined = p.with_slot(&b.record, self.right, record, Some(time));
+                let at = time.max(b.time);
+                if self.intervals.iter().all(|i| i.holds(p.times(&joined)))
+                    && all_hold(&self.conds, &joined, at, errors)
+                {
+                    b.matched = true;
+                    matched = true;
+                    out.push((at, joined));
+                }
+            }
+        }
+        let seq = self.next_seq();
+        let until = time.saturating_add(self.keep[1]);
+        let b = Buffered {
+            seq,
+            time,
+            record: record.clone(),
+            matched,
+        };
+        self.buffer(1, key, until, b);
+    }
+
+    /// Drops rows whose `until` is before `watermark`; unmatched left rows of a LEFT
+    /// OUTER stage come out stamped with their `until` (or their own time, if later).
+    fn expire(&mut self, watermark: i64, out: &mut Vec<(i64, Value)>) {
         for side in 0..2 {
-            loop {
-                let s = &mut self.state.sides[side];
-                let Some((time, _)) = s.order.front() else {
-                    break;
-                };
-                let until = time.saturating_add(self.keep[side]);
+            let s = &mut self.state.sides[side];
+            while let Some(&(until, seq)) = s.expiry.first() {
                 if until >= watermark {
                     break;
                 }
-                let Some((_, key)) = s.order.pop_front() else {
-                    break;
-                };
-                let Some(events) = s.by_key.0.get_mut(&key) else {
+                s.expiry.pop_first();
+                let Some(key) = s.keys.remove(&seq) else {
                     continue;
                 };
-                let b = events.pop_front();
-                if events.is_empty() {
+                let Some(rows) = s.by_key.0.get_mut(&key) else {
+                    continue;
+                };
+                let b = rows
+                    .iter()
+                    .position(|b| b.seq == seq)
+                    .and_then(|i| rows.remove(i));
+                if rows.is_empty() {
                     s.by_key.0.remove(&key);
                 }
                 if let Some(b) = b
@@ -230,24 +669,71 @@ impl Join {
                     && self.left_outer
                     && !b.matched
                 {
-                    out.push((until, self.joined(Some(&b), None)));
+                    // Known unmatched once the bound has passed, but never before the row
+                    // itself arrived (a later stage's row can reach it after its bound).
+                    out.push((until.max(b.time), b.record));
                 }
             }
         }
     }
 }
 
-/// Keys compare as SQL does: an integral float equals the bigint.
+impl ReferenceStage {
+    fn set_rows(&mut self, rows: Arc<[Value]>, errors: &mut u64) {
+        let mut index = KeyMap::default();
+        for (i, row) in rows.iter().enumerate() {
+            if let Some(key) = key_of(&self.keys[1], row, 0, errors) {
+                index.0.entry(key).or_insert_with(Vec::new).push(i);
+            }
+        }
+        self.rows = rows;
+        self.index = index;
+    }
+
+    fn add_left(
+        &mut self,
+        p: &Pipeline,
+        time: i64,
+        row: &Value,
+        errors: &mut u64,
+        out: &mut Vec<(i64, Value)>,
+    ) {
+        let mut matched = false;
+        if let Some(key) = key_of(&self.keys[0], row, time, errors)
+            && let Some(candidates) = self.index.0.get(&key)
+        {
+            for &i in candidates {
+                let Some(r) = self.rows.get(i) else { continue };
+                let joined = p.with_slot(row, self.right, r, None);
+                if all_hold(&self.conds, &joined, time, errors) {
+                    matched = true;
+                    out.push((time, joined));
+                }
+            }
+        }
+        if !matched && self.left_outer {
+            out.push((time, row.clone()));
+        }
+    }
+}
+
+/// Keys hash as SQL `=` compares: an integral float equals the bigint, and a string
+/// holding a datetime equals that datetime. The key only narrows the candidates (ON is
+/// still evaluated on each), so it may be coarser than `=`, never finer.
 fn hash_key(v: Value) -> Value {
     match v {
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::BigInt(f as i64),
+        Value::String(s) => match parse_datetime(&s) {
+            Some(t) => Value::DateTime(t),
+            None => Value::String(s),
+        },
         v => v,
     }
 }
 
 fn count(errors: &mut u64, e: EvalError) {
     *errors += 1;
-    tracing::debug!(error = %e, "dropped a join event");
+    tracing::debug!(error = %e, "dropped a join row");
 }
 
 fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
@@ -265,16 +751,25 @@ fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     }
 }
 
-/// Which side an expression reads: `Some(i)` when every column is qualified with alias
-/// `i` (and there is at least one), `None` otherwise.
-fn side_of(e: &Expr, aliases: [&str; 2]) -> Option<usize> {
+/// Which side of a stage an expression reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Only slots before the stage's right one.
+    Left,
+    /// Only the right slot (the last of `aliases`).
+    Right,
+}
+
+/// `Some` when every column is qualified with an alias of one side (at least one).
+fn side_of(e: &Expr, aliases: &[String]) -> Option<Part> {
+    let right = aliases.len().saturating_sub(1);
     let mut sides = Vec::new();
     let mut ok = true;
     visit_columns(e, &mut |parts: &[Ident]| match aliases
         .iter()
-        .position(|a| parts[0].eq_ignore_case(a))
+        .position(|a| parts.first().is_some_and(|p| p.eq_ignore_case(a)))
     {
-        Some(i) if parts.len() > 1 => sides.push(i),
+        Some(i) if parts.len() > 1 => sides.push(if i == right { Part::Right } else { Part::Left }),
         _ => ok = false,
     });
     match sides.first() {
@@ -302,20 +797,9 @@ fn visit_columns(e: &Expr, f: &mut impl FnMut(&[Ident])) {
     }
 }
 
-/// Turns `DATEDIFF(unit, x, y) BETWEEN lo AND hi` (x, y the two aliases) into how long
-/// each side must be kept.
-fn bound(e: &Expr, aliases: [&str; 2]) -> Option<[i64; 2]> {
-    let Expr::Between {
-        expr,
-        low,
-        high,
-        negated: false,
-        ..
-    } = strip(e)
-    else {
-        return None;
-    };
-    let Expr::Function(call) = strip(expr) else {
+/// `DATEDIFF(unit, x, y)` on two bare source aliases: (unit ticks, x slot, y slot).
+fn datediff_of(e: &Expr, aliases: &[String]) -> Option<(i64, usize, usize)> {
+    let Expr::Function(call) = strip(e) else {
         return None;
     };
     if !call.dotted_name().eq_ignore_ascii_case("datediff") {
@@ -330,20 +814,131 @@ fn bound(e: &Expr, aliases: [&str; 2]) -> Option<[i64; 2]> {
         return None;
     };
     let unit = eddy_sql::time_unit(&unit.first()?.name)?.ticks();
-    let side = |parts: &[Ident]| match parts {
+    let slot = |parts: &[Ident]| match parts {
         [p] => aliases.iter().position(|a| p.eq_ignore_case(a)),
         _ => None,
     };
-    let (first, second) = (side(x)?, side(y)?);
-    if first == second {
-        return None;
+    let (x, y) = (slot(x)?, slot(y)?);
+    (x != y).then_some((unit, x, y))
+}
+
+/// A DATEDIFF comparison in ON as an interval on `time(second) − time(first)` (either end
+/// may be open), or `None` when the conjunct is something else.
+fn bound_of(text: &str, e: &Expr, aliases: &[String]) -> Result<Option<Interval>, EngineError> {
+    let e = strip(e);
+    let (lo, hi, unit, x, y) = match e {
+        Expr::Between {
+            expr,
+            low,
+            high,
+            negated: false,
+            ..
+        } => {
+            let Some((unit, x, y)) = datediff_of(expr, aliases) else {
+                return Ok(None);
+            };
+            let (Some(lo), Some(hi)) = (int(low), int(high)) else {
+                return Err(unsupported(
+                    text,
+                    e.span(),
+                    "a DATEDIFF join bound whose ends are not integer literals",
+                ));
+            };
+            (Some(lo), Some(hi), unit, x, y)
+        }
+        Expr::Binary {
+            op, left, right, ..
+        } if matches!(
+            op,
+            BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq | BinaryOp::Eq
+        ) =>
+        {
+            // Normalise to `DATEDIFF(...) op n`.
+            let (d, n, op) = match (datediff_of(left, aliases), datediff_of(right, aliases)) {
+                (Some(d), None) => (d, right, *op),
+                (None, Some(d)) => (
+                    d,
+                    left,
+                    match op {
+                        BinaryOp::Lt => BinaryOp::Gt,
+                        BinaryOp::LtEq => BinaryOp::GtEq,
+                        BinaryOp::Gt => BinaryOp::Lt,
+                        BinaryOp::GtEq => BinaryOp::LtEq,
+                        other => *other,
+                    },
+                ),
+                _ => return Ok(None),
+            };
+            let Some(n) = int(n) else {
+                return Err(unsupported(
+                    text,
+                    e.span(),
+                    "a DATEDIFF join bound compared with something other than an integer literal",
+                ));
+            };
+            let (unit, x, y) = d;
+            // In ticks: `<` excludes the end itself.
+            let (lo, hi) = match op {
+                BinaryOp::Lt => (None, Some((n, -1))),
+                BinaryOp::LtEq => (None, Some((n, 0))),
+                BinaryOp::Gt => (Some((n, 1)), None),
+                BinaryOp::GtEq => (Some((n, 0)), None),
+                _ => (Some((n, 0)), Some((n, 0))),
+            };
+            let ticks = |b: Option<(i64, i64)>| b.map(|(n, d)| n.saturating_mul(unit) + d);
+            let interval = Interval {
+                first: x,
+                second: y,
+                lo: ticks(lo).unwrap_or(i64::MIN),
+                hi: ticks(hi).unwrap_or(i64::MAX),
+            };
+            return check_span(text, e, Some(interval));
+        }
+        _ => return Ok(None),
+    };
+    let ticks = |n: Option<i64>| n.map(|n| n.saturating_mul(unit));
+    check_span(
+        text,
+        e,
+        Some(Interval {
+            first: x,
+            second: y,
+            lo: ticks(lo).unwrap_or(i64::MIN),
+            hi: ticks(hi).unwrap_or(i64::MAX),
+        }),
+    )
+}
+
+/// ASA's limit: a bound reaches at most seven days either way.
+fn check_span(text: &str, e: &Expr, i: Option<Interval>) -> Result<Option<Interval>, EngineError> {
+    if let Some(i) = i {
+        let far = |v: i64| v != i64::MIN && v != i64::MAX && v.saturating_abs() > BOUND_TICKS_MAX;
+        if far(i.lo) || far(i.hi) {
+            return Err(unsupported(
+                text,
+                e.span(),
+                "a DATEDIFF join bound beyond 7 days",
+            ));
+        }
     }
-    let (lo, hi) = (int(low)?, int(high)?);
-    // DATEDIFF counts unit boundaries: second - first lies within (lo - 1, hi + 1) units.
-    let mut keep = [0; 2];
-    keep[first] = hi.saturating_add(1).saturating_mul(unit).max(0);
-    keep[second] = 1i64.saturating_sub(lo).saturating_mul(unit).max(0);
-    Some(keep)
+    Ok(i)
+}
+
+/// Intersects `b` with the interval already found for the same pair of slots.
+fn merge_bound(intervals: &mut Vec<Interval>, b: Interval) {
+    for i in intervals.iter_mut() {
+        if i.first == b.first && i.second == b.second {
+            i.lo = i.lo.max(b.lo);
+            i.hi = i.hi.min(b.hi);
+            return;
+        }
+        if i.first == b.second && i.second == b.first {
+            i.lo = i.lo.max(b.hi.saturating_neg());
+            i.hi = i.hi.min(b.lo.saturating_neg());
+            return;
+        }
+    }
+    intervals.push(b);
 }
 
 fn strip(e: &Expr) -> &Expr {

@@ -29,6 +29,9 @@
 //!   output (not a step, join or APPLY); the job watermark in metrics leaves them out.
 //! - A join's output event time is the later of the pair; a LEFT OUTER join emits an
 //!   unmatched left event when its DATEDIFF bound has passed, stamped with that instant.
+//!   A DATEDIFF join bound is exact elapsed time (`lo × unit ≤ b − a ≤ hi × unit`), not
+//!   crossed boundaries; reference data joins keep the stream's time. See
+//!   `docs/internals/joins.md`.
 //! - `CAST(float AS bigint)` truncates; bigint `/` bigint is integer division.
 //! - Serde on [`Value`] is type-tagged so snapshots round-trip types exactly; use
 //!   [`Row::to_json`] / [`Row::write_json`] for plain JSON.

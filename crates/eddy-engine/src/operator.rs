@@ -6,7 +6,7 @@ use crate::agg::AggKind;
 use crate::analytic::{Analytic, AnalyticState};
 use crate::error::{EngineError, EvalError};
 use crate::expr::{AggSpec, Ctx, Eval, ExprCompiler, truthy, unsupported};
-use crate::join::{Join, JoinState, OnParts};
+use crate::join::{JoinSources, JoinState, Joins};
 use crate::value::{Record, Row, Value};
 use crate::window::{Closed, Input, KeyMap, Table, Window, cmp_keys};
 use eddy_sql::ast::{Expr, Join as JoinDef, JoinKind, JoinTarget, Select, SelectItem};
@@ -123,8 +123,8 @@ enum Kind {
 /// A compiled SELECT.
 pub(crate) struct Operator {
     pub target: Target,
-    /// A stream–stream join; events then come from two sides.
-    join: Option<Join>,
+    /// The JOINs (streams and reference data); events then come from several sides.
+    join: Option<Joins>,
     /// LAG, LAST and ISFIRST calls, evaluated first on every event, and their state.
     analytics: Vec<Analytic>,
     analytic_state: Vec<AnalyticState>,
@@ -249,9 +249,11 @@ impl Apply {
 type Names = Arc<[Arc<str>]>;
 
 /// How a SELECT reads its source, decided by the job compiler.
-pub(crate) struct SourceInfo {
+pub(crate) struct SourceInfo<'a> {
     /// The name expressions use for the source (alias or name).
     pub reference: String,
+    /// The job's reference inputs, and the steps defined before this SELECT.
+    pub joins: JoinSources<'a>,
 }
 
 fn is_window_call(e: &Expr) -> bool {
@@ -295,6 +297,7 @@ impl Operator {
         source: SourceInfo,
         target: Target,
     ) -> Result<Operator, EngineError> {
+        let join_sources = source.joins;
         if select.distinct {
             return Err(unsupported(text, select.span, "SELECT DISTINCT"));
         }
@@ -311,19 +314,23 @@ impl Operator {
             .collect();
         let saved = c.aggs.take();
         let (applies, join) = match select.from.joins.as_slice() {
-            [j] if matches!(j.right, JoinTarget::Source(_)) => {
-                (Vec::new(), Some(compile_join(text, select, j, &mut c)))
+            joins
+                if !joins.is_empty()
+                    && joins
+                        .iter()
+                        .all(|j| matches!(j.right, JoinTarget::Source(_))) =>
+            {
+                (
+                    Vec::new(),
+                    Some(Joins::compile(text, select, &join_sources, &mut c)),
+                )
             }
             joins => {
                 if let Some(j) = joins
                     .iter()
                     .find(|j| matches!(j.right, JoinTarget::Source(_)))
                 {
-                    return Err(unsupported(
-                        text,
-                        j.span,
-                        "a JOIN together with other JOINs or APPLYs",
-                    ));
+                    return Err(unsupported(text, j.span, "a JOIN together with an APPLY"));
                 }
                 let applies = joins
                     .iter()
@@ -513,8 +520,8 @@ impl Operator {
         if let Some(j) = &mut self.join {
             let mut joined = Vec::new();
             j.add(side, time, record, errors, &mut joined);
-            for r in &joined {
-                emit(self.process_one(time, r), errors);
+            for (t, r) in &joined {
+                emit(self.process_one(*t, r), errors);
             }
             return;
         }
@@ -630,7 +637,7 @@ impl Operator {
     pub(crate) fn close(&mut self, watermark: i64, errors: &mut u64, out: &mut Vec<(i64, Row)>) {
         if let Some(j) = &mut self.join {
             let mut expired = Vec::new();
-            j.expire(watermark, &mut expired);
+            j.expire(watermark, errors, &mut expired);
             for (time, r) in &expired {
                 match self.process_one(*time, r) {
                     Ok(Some(row)) => out.push((*time, row)),
@@ -673,6 +680,23 @@ impl Operator {
         }
     }
 
+    /// Replaces the rows of reference input `reference` wherever this SELECT joins it.
+    pub(crate) fn set_reference(
+        &mut self,
+        reference: usize,
+        rows: &Arc<[Value]>,
+        errors: &mut u64,
+    ) {
+        if let Some(j) = &mut self.join {
+            j.set_reference(reference, rows, errors);
+        }
+    }
+
+    /// Rows its stream joins hold, waiting for a match.
+    pub(crate) fn join_buffered_rows(&self) -> usize {
+        self.join.as_ref().map_or(0, Joins::buffered_rows)
+    }
+
     /// The operator's state for a snapshot.
     pub(crate) fn snapshot(&self) -> OperatorState {
         OperatorState {
@@ -684,7 +708,7 @@ impl Operator {
                 Kind::Grouped(g) => g.sub_tables.clone(),
                 Kind::Plain => KeyMap::default(),
             },
-            join: self.join.as_ref().map(|j| j.state.clone()),
+            join: self.join.as_ref().map(Joins::state),
             analytics: self.analytic_state.clone(),
         }
     }
@@ -696,7 +720,7 @@ impl Operator {
         }
         self.analytic_state = snap.analytics;
         match (&mut self.join, snap.join) {
-            (Some(j), Some(state)) => j.state = state,
+            (Some(j), Some(state)) => j.restore(state)?,
             (None, None) => {}
             _ => return Err("the join state does not fit this query".into()),
         }
@@ -724,58 +748,11 @@ impl Operator {
 pub(crate) struct OperatorState {
     table: Option<Table>,
     sub_tables: KeyMap<Table>,
-    join: Option<JoinState>,
+    join: Option<Vec<JoinState>>,
     analytics: Vec<AnalyticState>,
 }
 
 fn count(errors: &mut u64, e: EvalError) {
     *errors += 1;
     tracing::debug!(error = %e, "dropped an event");
-}
-
-/// Compiles the ON of a two-way join and switches `c` to join column resolution.
-fn compile_join(
-    text: &str,
-    select: &Select,
-    j: &JoinDef,
-    c: &mut ExprCompiler,
-) -> Result<Join, EngineError> {
-    let left_outer = match j.kind {
-        JoinKind::Inner => false,
-        JoinKind::LeftOuter => true,
-        JoinKind::CrossApply | JoinKind::OuterApply => {
-            return Err(unsupported(text, j.span, "APPLY of a stream"));
-        }
-    };
-    let JoinTarget::Source(right) = &j.right else {
-        return Err(unsupported(text, j.span, "this JOIN"));
-    };
-    let Some(on) = &j.on else {
-        return Err(unsupported(text, j.span, "a JOIN without ON"));
-    };
-    let aliases = [
-        select.from.source.reference_name().name.clone(),
-        right.reference_name().name.clone(),
-    ];
-    let names = [aliases[0].as_str(), aliases[1].as_str()];
-    let parts = OnParts::read(text, on, names)?;
-    // Key expressions run on one side's event, so each is compiled against that source.
-    let mut keys: [Vec<Eval>; 2] = [Vec::new(), Vec::new()];
-    for (side, keys) in keys.iter_mut().enumerate() {
-        let mut kc = ExprCompiler::new(text, aliases[side].clone());
-        for (l, r) in &parts.equalities {
-            keys.push(kc.compile(if side == 0 { l } else { r })?);
-        }
-        if !kc.analytics.is_empty() {
-            return Err(unsupported(
-                text,
-                on.span(),
-                "an analytic function in a join key",
-            ));
-        }
-    }
-    c.source = "\u{0}".into();
-    c.join = Some(aliases.clone());
-    let on_eval = c.compile(on)?;
-    Ok(Join::new(names, parts.keep, on_eval, keys, left_outer))
 }

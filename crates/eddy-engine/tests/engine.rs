@@ -224,6 +224,7 @@ fn ooo_job(tolerance_secs: i64, action: OutOfOrderAction) -> Job {
         late_arrival_tolerance: None,
         out_of_order_tolerance: tolerance_secs * TICKS_PER_SECOND,
         out_of_order_action: action,
+        ..JobOptions::default()
     };
     Job::compile(
         "SELECT v, System.Timestamp() AS at FROM s TIMESTAMP BY t",
@@ -814,7 +815,7 @@ fn left_outer_join_emits_unmatched_rows_once_the_bound_passes() {
     push_to(&mut j, "payments", 16.0, r#""id":9,"amount":1"#);
     assert!(
         drain(&mut j).is_empty(),
-        "order 2 may still be paid until 17"
+        "order 2 may still be paid until 16"
     );
     push_to(&mut j, "orders", 18.0, r#""id":4"#);
     push_to(&mut j, "payments", 18.0, r#""id":9,"amount":1"#);

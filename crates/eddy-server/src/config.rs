@@ -77,7 +77,29 @@ pub struct JobSpec {
     /// Sink per output alias; an output not listed goes to the store table of its name.
     #[serde(default)]
     pub outputs: BTreeMap<String, OutputTarget>,
+    /// Reference inputs by alias: joined without a time bound, read from a file and
+    /// re-read when it changes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub references: BTreeMap<String, ReferenceInput>,
 }
+
+/// A reference input of a job: a file read whole into a table the query joins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceInput {
+    /// A JSON array, NDJSON, or CSV with a header row (by the `.csv` extension).
+    pub path: PathBuf,
+    /// Seconds between checks of the file; when it changed it is re-read and replaces
+    /// the table without a restart. Absent: read once, when the job starts.
+    #[serde(default)]
+    pub refresh_interval_s: Option<f64>,
+}
+
+/// Shortest refresh interval: the job loop wakes every 100 ms at least, so shorter would
+/// only promise what it cannot keep.
+pub(crate) const REFRESH_INTERVAL_S_MIN: f64 = 0.1;
+/// Longest refresh interval, one day; beyond it a restart is the simpler tool.
+const REFRESH_INTERVAL_S_MAX: f64 = 24.0 * 3600.0;
 
 fn default_late_tolerance() -> f64 {
     5.0
@@ -135,7 +157,17 @@ impl JobSpec {
                 "out_of_order_tolerance_s must be between 0 and {OUT_OF_ORDER_TOLERANCE_S_MAX}, got {ooo}"
             )));
         }
+        for (alias, reference) in &self.references {
+            if let Some(s) = reference.refresh_interval_s
+                && !(REFRESH_INTERVAL_S_MIN..=REFRESH_INTERVAL_S_MAX).contains(&s)
+            {
+                return Err(ServerError::Invalid(format!(
+                    "references.{alias}.refresh_interval_s must be between {REFRESH_INTERVAL_S_MIN} and {REFRESH_INTERVAL_S_MAX}, got {s}"
+                )));
+            }
+        }
         Ok(JobOptions {
+            reference_inputs: self.references.keys().cloned().collect(),
             late_arrival_tolerance,
             out_of_order_tolerance: seconds_to_ticks(ooo),
             out_of_order_action: match self.out_of_order_action {
@@ -190,6 +222,25 @@ mod tests {
         .unwrap();
         assert_eq!(spec.job_options().unwrap().late_arrival_tolerance, None);
         assert_eq!(spec.outputs["a"], OutputTarget::Stream { name: "s".into() });
+    }
+
+    #[test]
+    fn reference_inputs_parse_and_become_engine_options() {
+        let spec: JobSpec = serde_json::from_str(
+            r#"{"name":"j","query":"q","references":{"Sites":{"path":"/data/sites.csv","refresh_interval_s":30}}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.references["Sites"].refresh_interval_s, Some(30.0));
+        assert_eq!(spec.job_options().unwrap().reference_inputs, ["Sites"]);
+        let mut bad = spec.clone();
+        bad.references.get_mut("Sites").unwrap().refresh_interval_s = Some(0.0);
+        assert!(bad.job_options().is_err());
+        assert!(
+            serde_json::from_str::<JobSpec>(
+                r#"{"name":"j","query":"q","references":{"s":{"path":"x","every":1}}}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

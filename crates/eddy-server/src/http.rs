@@ -522,9 +522,11 @@ fn job_json(job: &JobView, now_ticks: i64) -> Value {
         "out_of_order_action": spec.out_of_order_action,
         "inputs": status.inputs,
         "outputs": outputs,
+        "references": spec.references,
         "metrics": {
             "input": m.input, "output": m.output, "late": m.late, "early": m.early,
             "out_of_order": m.out_of_order, "adjusted": m.adjusted, "dropped": m.dropped, "errors": m.errors,
+            "join_buffered_rows": m.join_buffered_rows,
             "watermark": m.watermark.map(eddy_engine::time::format_datetime),
             "watermark_delay_s": m.watermark.map(|w| (now_ticks - w) as f64 / 1e7),
             "lag": status.lag,

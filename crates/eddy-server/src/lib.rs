@@ -27,7 +27,7 @@ mod metrics;
 mod server;
 
 pub use capture::{CAPTURE_GROUP, ParquetCapture};
-pub use config::{JobSpec, OutOfOrderPolicy, OutputTarget, ServerConfig};
+pub use config::{JobSpec, OutOfOrderPolicy, OutputTarget, ReferenceInput, ServerConfig};
 pub use error::ServerError;
 pub use folders::{DEAD_LETTER_SUFFIX, FolderSource};
 pub use server::Server;

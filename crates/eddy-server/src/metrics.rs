@@ -168,6 +168,20 @@ impl Metrics {
         }
         header(
             &mut out,
+            "eddy_job_join_buffered_rows",
+            "gauge",
+            "Rows the job's stream joins hold while they may still match (state ≈ rate × bound).",
+        );
+        for job in jobs {
+            let _ = writeln!(
+                out,
+                "eddy_job_join_buffered_rows{{job=\"{}\"}} {}",
+                escape(&job.spec.name),
+                job.status.metrics.join_buffered_rows
+            );
+        }
+        header(
+            &mut out,
             "eddy_job_running",
             "gauge",
             "1 while the job runs, 0 once it failed or stopped.",

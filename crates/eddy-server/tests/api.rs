@@ -317,7 +317,7 @@ fn stream_creation_is_idempotent_and_conflicts_on_other_partitions() {
     let (_, streams) = h.get("/api/streams");
     assert_eq!(
         streams,
-        json!([{ "name": "tolls", "partitions": 2, "end_offsets": [0, 0], "events": 0, "bytes": 0, "rate": 0.0 }])
+        json!([{ "name": "tolls", "partitions": 2, "end_offsets": [0, 0], "events": 0, "bytes": 0, "rate": 0.0, "format": "json" }])
     );
 }
 

@@ -37,8 +37,25 @@ impl Clause {
     }
 }
 
+/// What binding must know beyond the query text: which input names are reference data
+/// (a job declares them; the text cannot tell a reference input from a stream).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    /// Input names (case-insensitive) that are reference data, joinable without a time bound.
+    pub reference_inputs: Vec<String>,
+}
+
 /// Checks `script` (parsed from `text`) and resolves windows, steps, inputs and outputs.
 pub fn bind(script: Script, text: &str) -> Result<BoundScript, Diagnostic> {
+    bind_with(script, text, &BindOptions::default())
+}
+
+/// [`bind`] for a job that declares reference inputs.
+pub fn bind_with(
+    script: Script,
+    text: &str,
+    options: &BindOptions,
+) -> Result<BoundScript, Diagnostic> {
     let mut b = Binder {
         text,
         all_steps: HashMap::new(),
@@ -47,6 +64,8 @@ pub fn bind(script: Script, text: &str) -> Result<BoundScript, Diagnostic> {
         inputs: Vec::new(),
         input_spans: Vec::new(),
         outputs: Vec::new(),
+        declared_references: &options.reference_inputs,
+        references: Vec::new(),
     };
     for statement in &script.statements {
         if let Statement::With { steps, .. } = statement {
@@ -85,6 +104,7 @@ pub fn bind(script: Script, text: &str) -> Result<BoundScript, Diagnostic> {
         inputs: b.inputs,
         outputs: b.outputs,
         input_spans: b.input_spans,
+        references: b.references,
     })
 }
 
@@ -98,6 +118,10 @@ struct Binder<'a> {
     inputs: Vec<String>,
     input_spans: Vec<Span>,
     outputs: Vec<String>,
+    /// Reference input names the job declared.
+    declared_references: &'a [String],
+    /// Reference inputs read so far, as first written.
+    references: Vec<String>,
 }
 
 impl Binder<'_> {
@@ -160,10 +184,51 @@ impl Binder<'_> {
         Ok(())
     }
 
+    /// Whether a FROM or JOIN name reads reference data (a declared reference input that
+    /// no step shadows).
+    fn is_reference(&self, source: &Source) -> bool {
+        let name = &source.name.name;
+        !self.all_steps.contains_key(&name.to_lowercase())
+            && self
+                .declared_references
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(name))
+    }
+
+    /// Records a reference input read on the right of a JOIN.
+    fn reference(&mut self, source: &Source) -> Result<(), Diagnostic> {
+        if let Some(ts) = &source.timestamp_by {
+            return Err(self
+                .err("reference data has no event time", ts.expr.span())
+                .with_note(format!("'{}' is a reference input", source.name.name))
+                .with_help("remove TIMESTAMP BY; a joined event keeps the stream's time"));
+        }
+        if let Some(p) = &source.partition_by {
+            return Err(self.err("reference data cannot be partitioned", p.span()));
+        }
+        let name = &source.name.name;
+        if !self.references.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            self.references.push(name.clone());
+        }
+        Ok(())
+    }
+
     /// Records a FROM name as a step read or an input.
     fn source(&mut self, source: &Source) -> Result<(), Diagnostic> {
         let name = &source.name;
         let key = name.name.to_lowercase();
+        if self.is_reference(source) {
+            return Err(self
+                .err(
+                    "reference data can only be read on the right of a JOIN",
+                    name.span,
+                )
+                .with_note(format!("'{}' is a reference input", name.name))
+                .with_help(format!(
+                    "read a stream and join it: FROM stream JOIN {} ON ...",
+                    name.name
+                )));
+        }
         if !self.defined.contains_key(&key) {
             if let Some(def) = self.all_steps.get(&key) {
                 return Err(self
@@ -200,7 +265,13 @@ impl Binder<'_> {
         self.source(&s.from.source)?;
         let mut refs = vec![s.from.source.reference_name().name.clone()];
         for join in &s.from.joins {
+            let mut reference = false;
             match &join.right {
+                JoinTarget::Source(src) if self.is_reference(src) => {
+                    self.reference(src)?;
+                    reference = true;
+                    refs.push(src.reference_name().name.clone());
+                }
                 JoinTarget::Source(src) => {
                     self.source(src)?;
                     refs.push(src.reference_name().name.clone());
@@ -212,11 +283,15 @@ impl Binder<'_> {
             }
             if let Some(on) = &join.on {
                 self.expr(on, Clause::From, false)?;
-                if !contains_call(on, "DATEDIFF") {
+                if !reference && !contains_call(on, "DATEDIFF") {
+                    let right = match &join.right {
+                        JoinTarget::Source(src) => src.name.name.as_str(),
+                        JoinTarget::Function { alias, .. } => alias.name.as_str(),
+                    };
                     return Err(self
                         .err("a join between streams needs a time bound", join.span)
                         .with_help("add DATEDIFF(unit, left, right) BETWEEN low AND high to the ON condition")
-                        .with_note("joins with reference data need no bound, but reference inputs cannot be declared yet"));
+                        .with_note(format!("'{right}' is a stream; only a join with reference data needs no bound (declare '{right}' as a reference input of the job if it is one)")));
                 }
             }
         }

@@ -20,7 +20,7 @@ pub mod parser;
 pub mod plan;
 pub mod span;
 
-pub use binder::bind;
+pub use binder::{BindOptions, bind, bind_with};
 pub use diagnostic::Diagnostic;
 pub use functions::{function_kind, time_unit};
 pub use parser::parse;
@@ -28,4 +28,9 @@ pub use parser::parse;
 /// Parses and binds in one go: what a job submission needs.
 pub fn compile(text: &str) -> Result<plan::BoundScript, Diagnostic> {
     bind(parse(text)?, text)
+}
+
+/// [`compile`] for a job that declares reference inputs.
+pub fn compile_with(text: &str, options: &BindOptions) -> Result<plan::BoundScript, Diagnostic> {
+    bind_with(parse(text)?, text, options)
 }

@@ -114,4 +114,7 @@ pub struct BoundScript {
     pub outputs: Vec<String>,
     /// Where each input was first mentioned, for diagnostics raised later.
     pub input_spans: Vec<Span>,
+    /// Reference inputs read by the job (only on the right of a JOIN), as first written;
+    /// not in `inputs`.
+    pub references: Vec<String>,
 }

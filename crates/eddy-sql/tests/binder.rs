@@ -324,3 +324,18 @@ fn documentation_style_queries_compile() {
         bound(q);
     }
 }
+
+#[test]
+fn declared_reference_inputs_are_listed_apart_from_streams() {
+    let text = "WITH Sites AS (SELECT * FROM raw)
+                SELECT e.v, s.name, z.zone FROM events e
+                JOIN Sites s ON e.site = s.id AND DATEDIFF(second, e, s) BETWEEN 0 AND 1
+                LEFT OUTER JOIN zones z ON z.id = e.zone";
+    let options = eddy_sql::BindOptions {
+        reference_inputs: vec!["ZONES".into(), "Sites".into(), "unused".into()],
+    };
+    let b = eddy_sql::compile_with(text, &options).unwrap_or_else(|d| panic!("{}", d.render(text)));
+    // The step named Sites shadows the reference input of that name.
+    assert_eq!(b.inputs, ["raw", "events"]);
+    assert_eq!(b.references, ["zones"]);
+}

@@ -1,6 +1,6 @@
 //! Golden diagnostics: every `tests/diagnostics/*.sql` must fail to compile with exactly
 //! the rendered diagnostic in the `.expected` file beside it. The first comment line of
-//! each case says what it checks. Run with `EDDY_BLESS=1` to regenerate the expected
+//! each case says what it checks; a `-- references: a, b` line declares reference inputs. Run with `EDDY_BLESS=1` to regenerate the expected
 //! files, then review the diff.
 
 use std::path::Path;
@@ -23,7 +23,14 @@ fn golden_diagnostics() {
             "{} must start with '-- checks: ...'",
             sql.display()
         );
-        let actual = match eddy_sql::compile(&text) {
+        // `-- references: a, b` declares reference inputs, as a job would.
+        let reference_inputs = text
+            .lines()
+            .find_map(|l| l.strip_prefix("-- references: "))
+            .map(|names| names.split(',').map(|n| n.trim().to_string()).collect())
+            .unwrap_or_default();
+        let options = eddy_sql::BindOptions { reference_inputs };
+        let actual = match eddy_sql::compile_with(&text, &options) {
             Err(d) => d.render(&text),
             Ok(_) => "(compiled without error)\n".to_string(),
         };

@@ -140,6 +140,7 @@ fn measure(server: &Server, events: u64) -> anyhow::Result<(Duration, f64)> {
             out_of_order_tolerance_s: 0.0,
             out_of_order_action: Default::default(),
             outputs: Default::default(),
+            references: Default::default(),
         })
         .context("creating the bench job")?;
     let base = format!("http://{}", server.http_addr());

@@ -74,6 +74,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
             out_of_order_tolerance_s: 0.0,
             out_of_order_action: Default::default(),
             outputs: Default::default(),
+            references: Default::default(),
         };
         match server.create_job(spec) {
             Ok(()) | Err(ServerError::JobExists(_)) => {}

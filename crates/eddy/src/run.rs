@@ -22,6 +22,10 @@ pub struct RunArgs {
     /// A query input and the file that feeds it (a JSON array or NDJSON); once per input.
     #[arg(long = "input", value_name = "ALIAS=FILE", required = true, value_parser = parse_input)]
     inputs: Vec<(String, PathBuf)>,
+    /// A reference input (joined without a time bound) and its file: a JSON array, NDJSON,
+    /// or CSV with a header row (`.csv`); once per reference input.
+    #[arg(long = "reference", value_name = "ALIAS=FILE", value_parser = parse_input)]
+    references: Vec<(String, PathBuf)>,
     /// Write each output to DIR/<output>.json; needed when the query has several outputs.
     #[arg(long, value_name = "DIR")]
     output_dir: Option<PathBuf>,
@@ -73,6 +77,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         Err(err) => return Err(usage_error(err)),
     };
+    load_references(&mut job, &args.references)?;
     let mut sink = Sink::open(&job, args.output_dir.as_deref())?;
     let bodies = read_inputs(&mut job, &args.inputs)?;
     let mut feeds = Vec::with_capacity(bodies.len());
@@ -136,6 +141,7 @@ fn job_options(args: &RunArgs) -> anyhow::Result<JobOptions> {
         )));
     }
     Ok(JobOptions {
+        reference_inputs: args.references.iter().map(|(a, _)| a.clone()).collect(),
         late_arrival_tolerance,
         out_of_order_tolerance: seconds_to_ticks(out_of_order),
         out_of_order_action: match args.out_of_order_action {
@@ -147,6 +153,38 @@ fn job_options(args: &RunArgs) -> anyhow::Result<JobOptions> {
 
 fn seconds_to_ticks(seconds: f64) -> i64 {
     (seconds * eddy_engine::time::TICKS_PER_SECOND as f64).round() as i64
+}
+
+/// Loads each `--reference` file into the job, checking that every reference input the
+/// query joins gets exactly one.
+fn load_references(job: &mut Job, references: &[(String, PathBuf)]) -> anyhow::Result<()> {
+    let mut loaded = Vec::new();
+    for (alias, path) in references {
+        let Some(index) = job.reference_index(alias) else {
+            let known = if job.references().is_empty() {
+                "it joins none".to_string()
+            } else {
+                format!("it joins {}", job.references().join(", "))
+            };
+            return Err(usage_error(format!(
+                "--reference {alias}: the query joins no reference input '{alias}' ({known})"
+            )));
+        };
+        if loaded.contains(&index) {
+            return Err(usage_error(format!("reference '{alias}' is given twice")));
+        }
+        let rows = eddy_connectors::reference::read_reference(path).map_err(|err| {
+            eprintln!("error: {err}");
+            Exit(1)
+        })?;
+        job.set_reference_json(index, rows.iter().map(Vec::as_slice))
+            .map_err(|err| {
+                eprintln!("error: {}: {err}", path.display());
+                Exit(1)
+            })?;
+        loaded.push(index);
+    }
+    Ok(())
 }
 
 /// Reads each `--input` file whole, checking that every query input gets exactly one.

@@ -187,6 +187,67 @@ fn kafka_producers_feed_jobs_and_consumers_read_their_output() {
     );
 }
 
+#[test]
+fn reference_data_is_refreshed_while_the_job_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sites = dir.path().join("sites.json");
+    std::fs::write(&sites, r#"[{"id": 1, "name": "old"}]"#).expect("write sites");
+    let server = ServerProcess::start(&dir.path().join("data"));
+    let (status, answer) = server.post(
+        "/api/jobs",
+        &json!({
+            "name": "enrich",
+            "query": "SELECT e.n, s.name INTO enriched FROM readings e JOIN Sites s ON e.site = s.id",
+            "late_arrival_tolerance_s": 0,
+            "references": { "Sites": { "path": sites, "refresh_interval_s": 0.2 } },
+        }),
+    );
+    assert!((200..300).contains(&status), "job refused: {answer}");
+    const ROWS: &str = "SELECT n, name FROM enriched ORDER BY n";
+    server.post_events("readings", &[json!({ "n": 1, "site": 1 })]);
+    let rows = server.wait_for(ROWS, |rows| !rows.is_empty());
+    assert_eq!(rows, vec![vec![json!(1), json!("old")]]);
+
+    std::fs::write(&sites, "{\"id\": 1, \"name\": \"renamed\"}\n").expect("rewrite sites");
+    // Past the refresh interval and a job round: the next event sees the new table.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.post_events("readings", &[json!({ "n": 2, "site": 1 })]);
+    let rows = server.wait_for(ROWS, |rows| rows.len() >= 2);
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!(1), json!("old")],
+            vec![json!(2), json!("renamed")]
+        ]
+    );
+
+    // A broken reference file refuses the job, naming the file and line.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "id,name\n1,a\n2\n").expect("write bad.csv");
+    let (status, answer) = server.post(
+        "/api/jobs",
+        &json!({
+            "name": "broken",
+            "query": "SELECT e.n, s.name INTO x FROM readings e JOIN Sites s ON e.site = s.id",
+            "references": { "Sites": { "path": bad } },
+        }),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("bad.csv:3"), "{answer}");
+
+    // A reference alias the query does not join is refused too.
+    let (status, answer) = server.post(
+        "/api/jobs",
+        &json!({
+            "name": "unknown-alias",
+            "query": "SELECT e.n, s.name INTO y FROM readings e JOIN Sites s ON e.site = s.id",
+            "references": { "Sites": { "path": sites }, "Zones": { "path": sites } },
+        }),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("Zones"), "{answer}");
+}
+
 /// Runs kcat (installed by `crates/eddy-kafka/tests/setup.sh`) with `input` on stdin.
 fn kcat(args: &[&str], input: &str) -> String {
     use std::io::Write;

@@ -58,6 +58,8 @@ pub(crate) struct MetricsView {
     pub errors: u64,
     /// Payloads that did not decode in their format (sent to the dead-letter stream).
     pub malformed: u64,
+    /// Rows stream joins hold while they may still match.
+    pub join_buffered_rows: u64,
     /// Ticks (100 ns since the epoch).
     #[serde(skip)]
     pub watermark: Option<i64>,
@@ -75,6 +77,7 @@ impl From<&JobMetrics> for MetricsView {
             dropped: m.dropped_events,
             errors: m.errors,
             malformed: 0,
+            join_buffered_rows: m.join_buffered_rows,
             watermark: m.watermark,
         }
     }

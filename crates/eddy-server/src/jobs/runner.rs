@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use eddy_connectors::files::NdjsonSink;
 use eddy_connectors::formats::{EventFormat, decode_payload};
+use eddy_connectors::reference::{FileVersion, file_version, read_reference};
 use eddy_engine::{Arrival, EventError, Job, OutputRow};
 use eddy_log::{LogError, StoredRecord};
 use parking_lot::Mutex;
@@ -32,12 +33,42 @@ struct Input {
     next: Vec<u64>,
 }
 
+/// A reference input: its file, and what the job last loaded from it.
+struct Reference {
+    /// Index in `Job::references`.
+    index: usize,
+    alias: String,
+    path: PathBuf,
+    /// `None`: loaded once at start.
+    refresh: Option<Duration>,
+    last_check: Instant,
+    /// The version of the file the table was loaded from.
+    loaded: FileVersion,
+}
+
+impl Reference {
+    /// Reads the file and replaces the job's table; the old table stays on failure.
+    fn load(&mut self, job: &mut Job) -> Result<(), ServerError> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            ServerError::Invalid(format!("reference '{}': {e}", self.alias))
+        };
+        // The version is taken before reading, so a write during the read is seen again.
+        let version = file_version(&self.path).map_err(|e| invalid(&e))?;
+        let rows = read_reference(&self.path).map_err(|e| invalid(&e))?;
+        job.set_reference_json(self.index, rows.iter().map(Vec::as_slice))
+            .map_err(|e| invalid(&format!("{}: {e}", self.path.display())))?;
+        self.loaded = version;
+        Ok(())
+    }
+}
+
 /// A prepared job, ready to run on its own thread.
 pub(crate) struct Runner {
     name: String,
     dir: PathBuf,
     job: Job,
     inputs: Vec<Input>,
+    references: Vec<Reference>,
     sinks: Vec<Sink>,
     ctx: Ctx,
     status: Arc<Mutex<JobStatus>>,
@@ -116,6 +147,41 @@ impl Runner {
                 stream,
                 next: info.partitions.iter().map(|p| p.start_offset).collect(),
             });
+        }
+        let mut references = Vec::new();
+        for (index, alias) in job.references().to_vec().into_iter().enumerate() {
+            let Some((_, input)) = spec
+                .references
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(&alias))
+            else {
+                return Err(ServerError::Invalid(format!(
+                    "references: no file for the query's reference input {alias:?}"
+                )));
+            };
+            references.push(Reference {
+                index,
+                alias,
+                path: input.path.clone(),
+                refresh: input.refresh_interval_s.map(Duration::from_secs_f64),
+                last_check: Instant::now(),
+                loaded: FileVersion {
+                    modified: None,
+                    len: 0,
+                },
+            });
+        }
+        for alias in spec.references.keys() {
+            if job.reference_index(alias).is_none() {
+                return Err(ServerError::Invalid(format!(
+                    "references: the query joins no reference input {alias:?}"
+                )));
+            }
+        }
+        // Reference tables are not in the snapshot: they are read from their files, before
+        // the restore, so no restored event can be processed without them.
+        for reference in &mut references {
+            reference.load(&mut job)?;
         }
         let restored = checkpoint::read_checkpoint(&dir)?;
         if let Some(cp) = &restored {
@@ -206,6 +272,7 @@ impl Runner {
             dir,
             job,
             inputs,
+            references,
             sinks,
             ctx,
             status,
@@ -243,6 +310,7 @@ impl Runner {
         let mut rows: Vec<OutputRow> = Vec::new();
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
+            self.refresh_references();
             let mut backlog = false;
             let now = eddy_engine::time::now_ticks();
             for index in 0..self.inputs.len() {
@@ -276,6 +344,36 @@ impl Runner {
                 match self.wake.recv_timeout(IDLE_TICK) {
                     Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Re-reads each reference file whose refresh interval has passed and that changed.
+    /// A file that fails to load is logged and the job keeps the table it had.
+    fn refresh_references(&mut self) {
+        for reference in &mut self.references {
+            let Some(every) = reference.refresh else {
+                continue;
+            };
+            if reference.last_check.elapsed() < every {
+                continue;
+            }
+            reference.last_check = Instant::now();
+            match file_version(&reference.path) {
+                Ok(v) if v == reference.loaded => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(job = %self.name, reference = %reference.alias, error = %e, "reference file not refreshed");
+                    continue;
+                }
+            }
+            match reference.load(&mut self.job) {
+                Ok(()) => {
+                    tracing::info!(job = %self.name, reference = %reference.alias, path = %reference.path.display(), "reference data reloaded")
+                }
+                Err(e) => {
+                    tracing::warn!(job = %self.name, error = %e, "reference data kept: the changed file could not be loaded")
                 }
             }
         }
