@@ -3,9 +3,11 @@
 
 use crate::error::EvalError;
 use crate::value::Value;
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// Aggregates over `OVER (ORDER BY x [DESC])`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -253,6 +255,381 @@ impl AggState {
             AggState::Ordered(state) => state.result(),
         }
     }
+}
+
+/// A value ordered by [`Value::total_cmp`], optionally reversed, so it can key a BTreeMap.
+#[derive(Debug, Clone)]
+pub(crate) struct OrdKey {
+    value: Value,
+    desc: bool,
+}
+
+impl PartialEq for OrdKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for OrdKey {}
+
+impl PartialOrd for OrdKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrdKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let o = self.value.total_cmp(&other.value);
+        if self.desc { o.reverse() } else { o }
+    }
+}
+
+/// Aggregate state that can also take an input back out, for windows whose content
+/// both grows and shrinks (hopping and sliding): each event is added when it enters and
+/// retracted when it leaves, so no window is recomputed from its events.
+///
+/// Inputs leave in the order they entered (oldest first); `seq` numbers them within a
+/// group so ordered aggregates can find the one that leaves.
+#[derive(Debug, Clone)]
+pub(crate) enum RetractState {
+    Count(i64),
+    /// Multiplicity of each distinct value.
+    Distinct(HashMap<Value, u32>),
+    /// Exact bigint part, float part, inputs and how many were floats.
+    Sum {
+        int: i128,
+        float: f64,
+        count: i64,
+        floats: i64,
+    },
+    Avg {
+        sum: f64,
+        count: i64,
+    },
+    /// Welford's running moments, with the inverse update on retract.
+    Moments {
+        count: i64,
+        mean: f64,
+        m2: f64,
+        sample: bool,
+        root: bool,
+    },
+    /// Monotonic deque of (seq, value): the front is the extreme of the window.
+    Extreme {
+        items: VecDeque<(u64, Value)>,
+        want: Ordering,
+    },
+    /// The window's non-NULL inputs in arrival order.
+    Collect(VecDeque<Value>),
+    /// Ordered multiset of (sort key, seq) to the event, for TopOne, CollectTop and
+    /// the percentiles.
+    Ordered {
+        which: Ordered,
+        desc: bool,
+        items: BTreeMap<(OrdKey, u64), Value>,
+    },
+}
+
+fn number(v: &Value, what: &str) -> Result<f64, EvalError> {
+    match v {
+        Value::BigInt(_) | Value::Float(_) => Ok(v.as_f64().unwrap_or(0.0)),
+        _ => Err(EvalError::Type(format!("{what} of {}", v.type_name()))),
+    }
+}
+
+impl RetractState {
+    /// The empty state of `kind`.
+    pub(crate) fn new(kind: AggKind) -> RetractState {
+        match kind {
+            AggKind::CountStar | AggKind::Count => RetractState::Count(0),
+            AggKind::CountDistinct => RetractState::Distinct(HashMap::new()),
+            AggKind::Sum => RetractState::Sum {
+                int: 0,
+                float: 0.0,
+                count: 0,
+                floats: 0,
+            },
+            AggKind::Avg => RetractState::Avg { sum: 0.0, count: 0 },
+            AggKind::Min | AggKind::Max => RetractState::Extreme {
+                items: VecDeque::new(),
+                want: if kind == AggKind::Min {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                },
+            },
+            AggKind::Stdev | AggKind::StdevP | AggKind::Var | AggKind::VarP => {
+                RetractState::Moments {
+                    count: 0,
+                    mean: 0.0,
+                    m2: 0.0,
+                    sample: matches!(kind, AggKind::Stdev | AggKind::Var),
+                    root: matches!(kind, AggKind::Stdev | AggKind::StdevP),
+                }
+            }
+            AggKind::Collect => RetractState::Collect(VecDeque::new()),
+            AggKind::Ordered { which, desc } => RetractState::Ordered {
+                which,
+                desc,
+                items: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// Checks an input before it is queued, so that a bad event is dropped as a whole
+    /// and never half-added.
+    pub(crate) fn check(kind: AggKind, v: &Value) -> Result<(), EvalError> {
+        if v.is_null() {
+            return Ok(());
+        }
+        match kind {
+            AggKind::Sum => number(v, "SUM").map(drop),
+            AggKind::Avg => number(v, "AVG").map(drop),
+            AggKind::Stdev | AggKind::StdevP | AggKind::Var | AggKind::VarP => {
+                number(v, "STDEV/VAR").map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds input number `seq` (checked by [`RetractState::check`]).
+    pub(crate) fn add(&mut self, v: &Value, seq: u64) {
+        if v.is_null() {
+            return;
+        }
+        match self {
+            RetractState::Count(n) => *n += 1,
+            RetractState::Distinct(m) => match m.get_mut(v) {
+                Some(n) => *n += 1,
+                None => {
+                    m.insert(v.clone(), 1);
+                }
+            },
+            RetractState::Sum {
+                int,
+                float,
+                count,
+                floats,
+            } => {
+                *count += 1;
+                match v {
+                    Value::BigInt(i) => *int += i128::from(*i),
+                    _ => {
+                        *floats += 1;
+                        *float += v.as_f64().unwrap_or(0.0);
+                    }
+                }
+            }
+            RetractState::Avg { sum, count } => {
+                *sum += v.as_f64().unwrap_or(0.0);
+                *count += 1;
+            }
+            RetractState::Moments {
+                count, mean, m2, ..
+            } => {
+                let x = v.as_f64().unwrap_or(0.0);
+                *count += 1;
+                let delta = x - *mean;
+                *mean += delta / *count as f64;
+                *m2 += delta * (x - *mean);
+            }
+            RetractState::Extreme { items, want } => {
+                // Older values that the new one beats (or ties) can never be the answer again.
+                while items
+                    .back()
+                    .is_some_and(|(_, b)| v.total_cmp(b) != want.reverse())
+                {
+                    items.pop_back();
+                }
+                items.push_back((seq, v.clone()));
+            }
+            RetractState::Collect(items) => items.push_back(v.clone()),
+            RetractState::Ordered { desc, items, .. } => {
+                let Value::Array(pair) = v else { return };
+                let [key, event] = &pair[..] else { return };
+                if key.is_null() {
+                    return;
+                }
+                let k = OrdKey {
+                    value: key.clone(),
+                    desc: *desc,
+                };
+                items.insert((k, seq), event.clone());
+            }
+        }
+    }
+
+    /// Takes input number `seq` back out; it must be the oldest still in.
+    pub(crate) fn retract(&mut self, v: &Value, seq: u64) {
+        if v.is_null() {
+            return;
+        }
+        match self {
+            RetractState::Count(n) => *n -= 1,
+            RetractState::Distinct(m) => {
+                if let Some(n) = m.get_mut(v) {
+                    *n -= 1;
+                    if *n == 0 {
+                        m.remove(v);
+                    }
+                }
+            }
+            RetractState::Sum {
+                int,
+                float,
+                count,
+                floats,
+            } => {
+                *count -= 1;
+                match v {
+                    Value::BigInt(i) => *int -= i128::from(*i),
+                    _ => {
+                        *floats -= 1;
+                        *float -= v.as_f64().unwrap_or(0.0);
+                    }
+                }
+                // No float rounding left behind once the floats are gone.
+                if *floats == 0 {
+                    *float = 0.0;
+                }
+            }
+            RetractState::Avg { sum, count } => {
+                *count -= 1;
+                *sum = if *count == 0 {
+                    0.0
+                } else {
+                    *sum - v.as_f64().unwrap_or(0.0)
+                };
+            }
+            RetractState::Moments {
+                count, mean, m2, ..
+            } => {
+                let x = v.as_f64().unwrap_or(0.0);
+                if *count <= 1 {
+                    (*count, *mean, *m2) = (0, 0.0, 0.0);
+                    return;
+                }
+                let n = *count as f64;
+                let old_mean = (n * *mean - x) / (n - 1.0);
+                *m2 = (*m2 - (x - old_mean) * (x - *mean)).max(0.0);
+                *mean = old_mean;
+                *count -= 1;
+            }
+            RetractState::Extreme { items, .. } => {
+                if items.front().is_some_and(|(s, _)| *s == seq) {
+                    items.pop_front();
+                }
+            }
+            RetractState::Collect(items) => {
+                items.pop_front();
+            }
+            RetractState::Ordered { desc, items, .. } => {
+                let Value::Array(pair) = v else { return };
+                let Some(key) = pair.first() else { return };
+                let k = OrdKey {
+                    value: key.clone(),
+                    desc: *desc,
+                };
+                items.remove(&(k, seq));
+            }
+        }
+    }
+
+    /// The aggregate's result over the inputs now in, typed as [`AggState::result`].
+    pub(crate) fn result(&self) -> Value {
+        match self {
+            RetractState::Count(n) => Value::BigInt(*n),
+            RetractState::Distinct(m) => Value::BigInt(m.len() as i64),
+            RetractState::Sum { count: 0, .. } => Value::Null,
+            RetractState::Sum {
+                int, float, floats, ..
+            } => {
+                if *floats == 0
+                    && let Ok(i) = i64::try_from(*int)
+                {
+                    Value::BigInt(i)
+                } else {
+                    Value::Float(*int as f64 + *float)
+                }
+            }
+            RetractState::Avg { count: 0, .. } => Value::Null,
+            RetractState::Avg { sum, count } => Value::Float(sum / *count as f64),
+            RetractState::Moments {
+                count,
+                m2,
+                sample,
+                root,
+                ..
+            } => moments_result(*count, *m2, *sample, *root),
+            RetractState::Extreme { items, .. } => {
+                items.front().map_or(Value::Null, |(_, v)| v.clone())
+            }
+            RetractState::Collect(items) => Value::Array(items.iter().cloned().collect()),
+            RetractState::Ordered { which, items, .. } => {
+                let keys = || items.keys().map(|(k, _)| &k.value);
+                ordered_result(*which, items.len(), keys, items.values())
+            }
+        }
+    }
+}
+
+/// STDEV/STDEVP/VAR/VARP from a count and a sum of squared deviations.
+fn moments_result(count: i64, m2: f64, sample: bool, root: bool) -> Value {
+    let n = count - i64::from(sample);
+    if n <= 0 {
+        return Value::Null;
+    }
+    let var = m2 / n as f64;
+    Value::Float(if root { var.sqrt() } else { var })
+}
+
+/// The result of an [`Ordered`] aggregate from its `n` sort keys and events, both best
+/// first.
+fn ordered_result<'a, K: Iterator<Item = &'a Value>>(
+    which: Ordered,
+    n: usize,
+    keys: impl Fn() -> K,
+    events: impl Iterator<Item = &'a Value>,
+) -> Value {
+    match which {
+        Ordered::TopOne => events.into_iter().next().cloned().unwrap_or(Value::Null),
+        Ordered::CollectTop(limit) => Value::Array(ranked(events.take(limit))),
+        Ordered::PercentileCont(_) | Ordered::PercentileDisc(_) if n == 0 => Value::Null,
+        Ordered::PercentileDisc(p) => {
+            let i = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+            keys().nth(i).cloned().unwrap_or(Value::Null)
+        }
+        Ordered::PercentileCont(p) => {
+            let pos = p * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let mut it = keys().skip(lo);
+            let a = it.next().and_then(Value::as_f64);
+            let b = if pos.fract() > 0.0 {
+                it.next().and_then(Value::as_f64)
+            } else {
+                a
+            };
+            match (a, b) {
+                (Some(a), Some(b)) => Value::Float(a + (b - a) * (pos - lo as f64)),
+                _ => Value::Null,
+            }
+        }
+    }
+}
+
+/// `CollectTop` output: `{rank, value}` records, ranks from 1.
+fn ranked<'a>(events: impl Iterator<Item = &'a Value>) -> Arc<[Value]> {
+    let names: Arc<[Arc<str>]> = ["rank", "value"].iter().map(|n| Arc::from(*n)).collect();
+    events
+        .enumerate()
+        .map(|(i, e)| {
+            Value::from(crate::value::Record::new(
+                names.clone(),
+                vec![Value::BigInt(i as i64 + 1), e.clone()],
+            ))
+        })
+        .collect()
 }
 
 fn keep_if(acc: &mut Value, v: &Value, want: Ordering) -> Result<(), EvalError> {

@@ -215,6 +215,7 @@ fn walk(e: &Expr, f: &mut impl FnMut(&[Ident])) {
         Expr::Unary { expr, .. }
         | Expr::Cast { expr, .. }
         | Expr::IsNull { expr, .. }
+        | Expr::Member { expr, .. }
         | Expr::Nested(expr, _) => walk(expr, f),
         Expr::Case {
             operand,

@@ -105,6 +105,17 @@ fn join_column(sides: &[String; 2], parts: &[eddy_sql::ast::Ident]) -> Eval {
     }
 }
 
+/// A record field by name, case-insensitively (`System.Window().id` reads `Id`).
+fn field_ci(v: &Value, name: &str) -> Value {
+    match v {
+        Value::Record(r) => r
+            .fields()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(Value::Null, |(_, v)| v.clone()),
+        _ => Value::Null,
+    }
+}
+
 fn field(v: &Value, name: &str) -> Value {
     match v {
         Value::Record(r) => r.get(name).cloned().unwrap_or(Value::Null),
@@ -195,6 +206,13 @@ impl<'a> ExprCompiler<'a> {
             }
             Expr::Nested(inner, _) => self.compile(inner)?,
             Expr::Function(call) => self.function(call)?,
+            Expr::Member {
+                expr, field: name, ..
+            } => {
+                let inner = self.compile(expr)?;
+                let name: Arc<str> = name.name.as_str().into();
+                Box::new(move |c| Ok(field_ci(&inner(c)?, &name)))
+            }
             Expr::Binary {
                 op, left, right, ..
             } => {
@@ -387,6 +405,15 @@ impl<'a> ExprCompiler<'a> {
         }
         let kind = match name.as_str() {
             "system.timestamp" => return Ok(Box::new(|c| Ok(Value::DateTime(c.time)))),
+            "system.window" => {
+                // The window id is the group key after the GROUP BY keys (see operator.rs).
+                let at = self.group_keys.len();
+                let names: Arc<[Arc<str>]> = [Arc::from("Id")].into();
+                return Ok(Box::new(move |c| {
+                    let id = c.keys.get(at).cloned().unwrap_or(Value::Null);
+                    Ok(crate::value::Record::new(names.clone(), vec![id]).into())
+                }));
+            }
             "count" if call.star => Some(AggKind::CountStar),
             "count" if call.distinct => Some(AggKind::CountDistinct),
             "count" => Some(AggKind::Count),

@@ -838,7 +838,7 @@ fn children(e: &Expr) -> Vec<&Expr> {
         }
         Expr::Binary { left, right, .. } => vec![left, right],
         Expr::Unary { expr, .. } | Expr::Nested(expr, _) | Expr::Cast { expr, .. } => vec![expr],
-        Expr::IsNull { expr, .. } => vec![expr],
+        Expr::IsNull { expr, .. } | Expr::Member { expr, .. } => vec![expr],
         Expr::Case {
             operand,
             branches,

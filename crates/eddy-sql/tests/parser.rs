@@ -111,6 +111,7 @@ fn sx(e: &Expr) -> String {
         }
         Expr::IsNull { expr, negated, .. } => format!("({}null? {})", not(*negated), sx(expr)),
         Expr::Nested(e, _) => sx(e),
+        Expr::Member { expr, field, .. } => format!("(. {} {})", sx(expr), field.name),
     }
 }
 
