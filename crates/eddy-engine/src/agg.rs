@@ -37,10 +37,12 @@ pub(crate) enum AggKind {
     Var,
     VarP,
     Collect,
-    /// Fed `[sort key, event]` arrays.
+    /// Fed `[sort key, event]` arrays; for TopOne and CollectTop the sort key is an
+    /// array with one value per ORDER BY column.
     Ordered {
         which: Ordered,
-        desc: bool,
+        /// Bit i set: ORDER BY column i is DESC.
+        desc: u64,
     },
 }
 
@@ -76,7 +78,7 @@ pub(crate) enum AggState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct OrderedState {
     which: Ordered,
-    desc: bool,
+    desc: u64,
     items: Vec<(Value, Value)>,
 }
 
@@ -97,14 +99,9 @@ impl OrderedState {
         };
         let desc = self.desc;
         // After every equal key, so ties keep arrival order.
-        let at = self.items.partition_point(|(k, _)| {
-            let o = k.total_cmp(key);
-            if desc {
-                o != Ordering::Less
-            } else {
-                o != Ordering::Greater
-            }
-        });
+        let at = self
+            .items
+            .partition_point(|(k, _)| order_cmp(k, key, desc) != Ordering::Greater);
         if at < limit {
             self.items.insert(at, (key.clone(), event.clone()));
             self.items.truncate(limit);
@@ -127,13 +124,7 @@ impl OrderedState {
             }
             Ordered::PercentileCont(p) | Ordered::PercentileDisc(p) => {
                 let mut keys: Vec<&Value> = self.items.iter().map(|(k, _)| k).collect();
-                keys.sort_by(|a, b| {
-                    if self.desc {
-                        b.total_cmp(a)
-                    } else {
-                        a.total_cmp(b)
-                    }
-                });
+                keys.sort_by(|a, b| order_cmp(a, b, self.desc));
                 if keys.is_empty() {
                     return Value::Null;
                 }
@@ -261,7 +252,29 @@ impl AggState {
 #[derive(Debug, Clone)]
 pub(crate) struct OrdKey {
     value: Value,
-    desc: bool,
+    desc: u64,
+}
+
+/// ORDER BY comparison: NULL is the smallest value; `desc` bit i reverses column i of
+/// an array key (or the whole key when it is not an array).
+pub(crate) fn order_cmp(a: &Value, b: &Value, desc: u64) -> Ordering {
+    let flip = |o: Ordering, i: usize| {
+        if i < 64 && desc & (1 << i) != 0 {
+            o.reverse()
+        } else {
+            o
+        }
+    };
+    match (a, b) {
+        (Value::Array(x), Value::Array(y)) => x
+            .iter()
+            .zip(y.iter())
+            .enumerate()
+            .map(|(i, (p, q))| flip(p.total_cmp(q), i))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        _ => flip(a.total_cmp(b), 0),
+    }
 }
 
 impl PartialEq for OrdKey {
@@ -280,8 +293,7 @@ impl PartialOrd for OrdKey {
 
 impl Ord for OrdKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        let o = self.value.total_cmp(&other.value);
-        if self.desc { o.reverse() } else { o }
+        order_cmp(&self.value, &other.value, self.desc)
     }
 }
 
@@ -326,7 +338,7 @@ pub(crate) enum RetractState {
     /// the percentiles.
     Ordered {
         which: Ordered,
-        desc: bool,
+        desc: u64,
         items: BTreeMap<(OrdKey, u64), Value>,
     },
 }
