@@ -757,11 +757,18 @@ impl Rolling {
     }
 }
 
-/// A group in a [`RollingSnapshot`].
-type SnapshotGroup = (Box<[Value]>, Value, u64, Vec<(i64, Vec<Value>)>);
+/// A group in a [`RollingSnapshot`]: key, first event, sequence number of the oldest
+/// event inside, the events inside as (time, arguments), and the running aggregates
+/// (kept exactly: rebuilding them would round floats differently than the run did).
+type SnapshotGroup = (
+    Box<[Value]>,
+    Value,
+    u64,
+    Vec<(i64, Vec<Value>)>,
+    Vec<RetractState>,
+);
 
-/// What a snapshot keeps of a [`Rolling`] table: events, not aggregate states (those are
-/// rebuilt on restore), with groups in key order so snapshots are deterministic.
+/// What a snapshot keeps of a [`Rolling`] table, with groups in key order.
 #[derive(Serialize, Deserialize)]
 struct RollingSnapshot {
     aggs: usize,
@@ -798,6 +805,7 @@ impl Serialize for Rolling {
                     g.first.clone(),
                     g.front_seq,
                     events,
+                    g.states.clone(),
                 )
             })
             .collect();
@@ -832,10 +840,14 @@ impl<'de> Deserialize<'de> for Rolling {
         let mut r = Rolling {
             aggs: snap.aggs,
             closed: snap.closed,
+            built: true,
             ..Rolling::default()
         };
         let mut inside = Vec::new();
-        for (key, first, front_seq, events) in snap.groups {
+        for (key, first, front_seq, events, states) in snap.groups {
+            if states.len() != snap.aggs {
+                r.built = false;
+            }
             let id = r.slots.len() as u32;
             if !events.is_empty() {
                 r.live += 1;
@@ -850,7 +862,7 @@ impl<'de> Deserialize<'de> for Rolling {
             r.slots.push(Some(RollingGroup {
                 key: key.into(),
                 first,
-                states: Vec::new(),
+                states,
                 args,
                 len: events.len(),
                 front_seq,
@@ -863,6 +875,7 @@ impl<'de> Deserialize<'de> for Rolling {
         r.inside = inside.into();
         for (t, key, args) in snap.pending {
             let Some(&id) = r.index.get(&key) else {
+                r.built = false;
                 let id = r.slots.len() as u32;
                 r.index.insert(key.clone(), id);
                 r.unordered.push(id);
