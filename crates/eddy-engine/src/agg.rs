@@ -61,14 +61,8 @@ pub(crate) enum AggState {
     },
     Min(Value),
     Max(Value),
-    /// Welford's running mean and sum of squared deviations; `sample` picks n - 1.
-    Moments {
-        count: i64,
-        mean: f64,
-        m2: f64,
-        sample: bool,
-        root: bool,
-    },
+    /// STDEV/STDEVP/VAR/VARP (boxed: rare and larger than the other states).
+    Moments(Box<Moments>),
     Collect(Vec<Value>),
     Ordered(Box<OrderedState>),
 }
@@ -153,13 +147,9 @@ impl AggState {
             AggKind::Avg => AggState::Avg { sum: 0.0, count: 0 },
             AggKind::Min => AggState::Min(Value::Null),
             AggKind::Max => AggState::Max(Value::Null),
-            AggKind::Stdev | AggKind::StdevP | AggKind::Var | AggKind::VarP => AggState::Moments {
-                count: 0,
-                mean: 0.0,
-                m2: 0.0,
-                sample: matches!(kind, AggKind::Stdev | AggKind::Var),
-                root: matches!(kind, AggKind::Stdev | AggKind::StdevP),
-            },
+            AggKind::Stdev | AggKind::StdevP | AggKind::Var | AggKind::VarP => {
+                AggState::Moments(Box::new(Moments::new(kind)))
+            }
             AggKind::Collect => AggState::Collect(Vec::new()),
             AggKind::Ordered { which, desc } => AggState::Ordered(Box::new(OrderedState {
                 which,
@@ -200,18 +190,7 @@ impl AggState {
                 }
                 _ => return Err(EvalError::Type(format!("AVG of {}", v.type_name()))),
             },
-            AggState::Moments {
-                count, mean, m2, ..
-            } => {
-                let x = match v {
-                    Value::BigInt(_) | Value::Float(_) => v.as_f64().unwrap_or(0.0),
-                    _ => return Err(EvalError::Type(format!("STDEV/VAR of {}", v.type_name()))),
-                };
-                *count += 1;
-                let delta = x - *mean;
-                *mean += delta / *count as f64;
-                *m2 += delta * (x - *mean);
-            }
+            AggState::Moments(m) => m.add(number(v, "STDEV/VAR")?),
             AggState::Collect(items) => items.push(v.clone()),
             AggState::Ordered(state) => state.update(v),
             AggState::Min(acc) => keep_if(acc, v, Ordering::Less)?,
@@ -228,20 +207,7 @@ impl AggState {
             AggState::Sum(v) | AggState::Min(v) | AggState::Max(v) => v.clone(),
             AggState::Avg { count: 0, .. } => Value::Null,
             AggState::Avg { sum, count } => Value::Float(sum / *count as f64),
-            AggState::Moments {
-                count,
-                m2,
-                sample,
-                root,
-                ..
-            } => {
-                let n = *count - i64::from(*sample);
-                if n <= 0 {
-                    return Value::Null;
-                }
-                let var = m2 / n as f64;
-                Value::Float(if *root { var.sqrt() } else { var })
-            }
+            AggState::Moments(m) => m.result(),
             AggState::Collect(items) => Value::Array(items.as_slice().into()),
             AggState::Ordered(state) => state.result(),
         }
@@ -319,14 +285,7 @@ pub(crate) enum RetractState {
         sum: f64,
         count: i64,
     },
-    /// Welford's running moments, with the inverse update on retract.
-    Moments {
-        count: i64,
-        mean: f64,
-        m2: f64,
-        sample: bool,
-        root: bool,
-    },
+    Moments(Box<Moments>),
     /// Monotonic deque of (seq, value): the front is the extreme of the window.
     Extreme {
         items: VecDeque<(u64, Value)>,
@@ -395,13 +354,7 @@ impl RetractState {
                 max: kind == AggKind::Max,
             },
             AggKind::Stdev | AggKind::StdevP | AggKind::Var | AggKind::VarP => {
-                RetractState::Moments {
-                    count: 0,
-                    mean: 0.0,
-                    m2: 0.0,
-                    sample: matches!(kind, AggKind::Stdev | AggKind::Var),
-                    root: matches!(kind, AggKind::Stdev | AggKind::StdevP),
-                }
+                RetractState::Moments(Box::new(Moments::new(kind)))
             }
             AggKind::Collect => RetractState::Collect(VecDeque::new()),
             AggKind::Ordered { which, desc } => RetractState::Ordered {
@@ -460,15 +413,7 @@ impl RetractState {
                 *sum += v.as_f64().unwrap_or(0.0);
                 *count += 1;
             }
-            RetractState::Moments {
-                count, mean, m2, ..
-            } => {
-                let x = v.as_f64().unwrap_or(0.0);
-                *count += 1;
-                let delta = x - *mean;
-                *mean += delta / *count as f64;
-                *m2 += delta * (x - *mean);
-            }
+            RetractState::Moments(m) => m.add(v.as_f64().unwrap_or(0.0)),
             RetractState::Extreme { items, max } => {
                 let want = if *max {
                     Ordering::Greater
@@ -546,20 +491,7 @@ impl RetractState {
                     *sum - v.as_f64().unwrap_or(0.0)
                 };
             }
-            RetractState::Moments {
-                count, mean, m2, ..
-            } => {
-                let x = v.as_f64().unwrap_or(0.0);
-                if *count <= 1 {
-                    (*count, *mean, *m2) = (0, 0.0, 0.0);
-                    return;
-                }
-                let n = *count as f64;
-                let old_mean = (n * *mean - x) / (n - 1.0);
-                *m2 = (*m2 - (x - old_mean) * (x - *mean)).max(0.0);
-                *mean = old_mean;
-                *count -= 1;
-            }
+            RetractState::Moments(m) => m.retract(v.as_f64().unwrap_or(0.0)),
             RetractState::Extreme { items, .. } => {
                 if items.front().is_some_and(|(s, _)| *s == seq) {
                     items.pop_front();
@@ -599,13 +531,7 @@ impl RetractState {
             }
             RetractState::Avg { count: 0, .. } => Value::Null,
             RetractState::Avg { sum, count } => Value::Float(sum / *count as f64),
-            RetractState::Moments {
-                count,
-                m2,
-                sample,
-                root,
-                ..
-            } => moments_result(*count, *m2, *sample, *root),
+            RetractState::Moments(m) => m.result(),
             RetractState::Extreme { items, .. } => {
                 items.front().map_or(Value::Null, |(_, v)| v.clone())
             }
@@ -618,14 +544,110 @@ impl RetractState {
     }
 }
 
-/// STDEV/STDEVP/VAR/VARP from a count and a sum of squared deviations.
-fn moments_result(count: i64, m2: f64, sample: bool, root: bool) -> Value {
-    let n = count - i64::from(sample);
-    if n <= 0 {
-        return Value::Null;
+/// Integers below this magnitude are summed exactly (their squares cannot overflow the
+/// i128 sums before about 10^14 inputs); larger ones join the float part.
+const EXACT_LIMIT: f64 = (1u64 << 40) as f64;
+
+/// The state of STDEV, STDEVP, VAR and VARP: integral inputs as exact i128 sums, other
+/// inputs as Welford's running mean and sum of squared deviations, combined when read.
+/// Exact sums make the result independent of the order of adds and retracts, so a
+/// hopping or sliding window gives the same digits as a tumbling one over the same values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Moments {
+    ints: i64,
+    int_sum: i128,
+    int_squares: i128,
+    floats: i64,
+    mean: f64,
+    m2: f64,
+    /// n - 1 rather than n (STDEV, VAR).
+    sample: bool,
+    /// The square root (STDEV, STDEVP).
+    root: bool,
+}
+
+impl Moments {
+    fn new(kind: AggKind) -> Moments {
+        Moments {
+            ints: 0,
+            int_sum: 0,
+            int_squares: 0,
+            floats: 0,
+            mean: 0.0,
+            m2: 0.0,
+            sample: matches!(kind, AggKind::Stdev | AggKind::Var),
+            root: matches!(kind, AggKind::Stdev | AggKind::StdevP),
+        }
     }
-    let var = m2 / n as f64;
-    Value::Float(if root { var.sqrt() } else { var })
+
+    fn exact(x: f64) -> Option<i128> {
+        (x.fract() == 0.0 && x.abs() < EXACT_LIMIT).then_some(x as i128)
+    }
+
+    fn add(&mut self, x: f64) {
+        if let Some(i) = Self::exact(x) {
+            self.ints += 1;
+            self.int_sum += i;
+            self.int_squares += i * i;
+            return;
+        }
+        self.floats += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.floats as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    fn retract(&mut self, x: f64) {
+        if let Some(i) = Self::exact(x) {
+            self.ints -= 1;
+            self.int_sum -= i;
+            self.int_squares -= i * i;
+            return;
+        }
+        if self.floats <= 1 {
+            (self.floats, self.mean, self.m2) = (0, 0.0, 0.0);
+            return;
+        }
+        let n = self.floats as f64;
+        let old_mean = (n * self.mean - x) / (n - 1.0);
+        self.m2 = (self.m2 - (x - old_mean) * (x - self.mean)).max(0.0);
+        self.mean = old_mean;
+        self.floats -= 1;
+    }
+
+    fn result(&self) -> Value {
+        let n = self.ints + self.floats;
+        let denominator = n - i64::from(self.sample);
+        if denominator <= 0 {
+            return Value::Null;
+        }
+        // n * Σx² - (Σx)² = n * (sum of squared deviations), exact for the integers.
+        let int_numerator = i128::from(self.ints)
+            .checked_mul(self.int_squares)
+            .and_then(|a| a.checked_sub(self.int_sum.checked_mul(self.int_sum)?));
+        let var = if self.floats == 0
+            && let Some(num) = int_numerator
+        {
+            num as f64 / (self.ints as f64 * denominator as f64)
+        } else {
+            // Chan et al.'s combination of the two parts.
+            let (ni, nf) = (self.ints as f64, self.floats as f64);
+            let (m2_ints, mean_ints) = if self.ints == 0 {
+                (0.0, 0.0)
+            } else {
+                let m2 = match int_numerator {
+                    Some(num) => num as f64 / ni,
+                    None => self.int_squares as f64 - (self.int_sum as f64).powi(2) / ni,
+                };
+                (m2, self.int_sum as f64 / ni)
+            };
+            let delta = self.mean - mean_ints;
+            let m2 = m2_ints + self.m2 + delta * delta * ni * nf / (ni + nf);
+            m2 / denominator as f64
+        };
+        let var = var.max(0.0);
+        Value::Float(if self.root { var.sqrt() } else { var })
+    }
 }
 
 /// The result of an [`Ordered`] aggregate from its `n` sort keys and events, both best
