@@ -162,10 +162,22 @@ pub fn bench_window_kinds(events: usize, keys: usize, per_second: i64) -> Window
             rows,
         }
     };
+    // `EDDY_BENCH_ONLY=hopping` (or tumbling, sliding) runs one kind, for profiling.
+    let only = std::env::var("EDDY_BENCH_ONLY").unwrap_or_default();
+    let mut kind = |name: &str, window: &str| {
+        if only.is_empty() || only == name {
+            run(window)
+        } else {
+            WindowFigures {
+                events_per_second: f64::NAN,
+                rows: 0,
+            }
+        }
+    };
     WindowKindFigures {
-        tumbling: run("TumblingWindow(second, 60)"),
-        hopping: run("HoppingWindow(second, 60, 1)"),
-        sliding: run("SlidingWindow(second, 60)"),
+        tumbling: kind("tumbling", "TumblingWindow(second, 60)"),
+        hopping: kind("hopping", "HoppingWindow(second, 60, 1)"),
+        sliding: kind("sliding", "SlidingWindow(second, 60)"),
     }
 }
 

@@ -287,7 +287,7 @@ impl Table {
                 });
                 result
             }
-            Table::Rolling(r) => r.add(kinds, e),
+            Table::Rolling(r) => r.add(window, kinds, e),
             Table::Session {
                 sessions,
                 ended,
@@ -498,7 +498,7 @@ impl Rolling {
         self.built = true;
     }
 
-    fn add(&mut self, kinds: &[AggKind], e: &Input) -> Result<(), EvalError> {
+    fn add(&mut self, window: Window, kinds: &[AggKind], e: &Input) -> Result<(), EvalError> {
         self.build(kinds);
         if self.closed.is_some_and(|c| e.time <= c) {
             return Ok(());
@@ -534,6 +534,17 @@ impl Rolling {
                 id
             }
         };
+        // A hopping window's event at or before the next window end to emit is in that
+        // window whatever comes before it closes: it enters now, without queueing.
+        if let Window::Hopping { hop, offset, .. } = window
+            && self.pending.is_empty()
+            && self.inside.back().is_none_or(|b| b.0 <= e.time)
+            && let Some(closed) = self.closed
+            && grid_at_or_after(closed.saturating_add(1), hop, offset).is_some_and(|n| e.time <= n)
+        {
+            self.enter_args(e.time, id, e.args.iter().cloned());
+            return Ok(());
+        }
         if let Some(g) = self.group(id) {
             g.pending += 1;
         }
@@ -557,11 +568,12 @@ impl Rolling {
         let Some((t, id)) = self.pending.pop_front() else {
             return;
         };
-        let n = self.aggs;
         let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
-            self.pending_args.drain(..n.min(self.pending_args.len()));
+            let n = self.aggs.min(self.pending_args.len());
+            self.pending_args.drain(..n);
             return;
         };
+        g.pending = g.pending.saturating_sub(1);
         let seq = g.front_seq + g.len as u64;
         for state in &mut g.states {
             if let Some(v) = self.pending_args.pop_front() {
@@ -569,8 +581,15 @@ impl Rolling {
                 g.args.push_back(v);
             }
         }
+        self.entered(t, id);
+    }
+
+    /// Bookkeeping after group `id` took an event at `t`.
+    fn entered(&mut self, t: i64, id: u32) {
+        let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
         g.len += 1;
-        g.pending = g.pending.saturating_sub(1);
         if g.len == 1 {
             self.live += 1;
         }
@@ -579,6 +598,19 @@ impl Rolling {
             self.dirty.push(id);
         }
         self.inside.push_back((t, id));
+    }
+
+    /// Adds an event at `t` with `args` to group `id`'s window.
+    fn enter_args(&mut self, t: i64, id: u32, args: impl IntoIterator<Item = Value>) {
+        let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let seq = g.front_seq + g.len as u64;
+        for (state, v) in g.states.iter_mut().zip(args) {
+            state.add(&v, seq);
+            g.args.push_back(v);
+        }
+        self.entered(t, id);
     }
 
     /// Takes the oldest event inside out of its group's window.
