@@ -164,7 +164,7 @@ pub fn bench_window_kinds(events: usize, keys: usize, per_second: i64) -> Window
     };
     // `EDDY_BENCH_ONLY=hopping` (or tumbling, sliding) runs one kind, for profiling.
     let only = std::env::var("EDDY_BENCH_ONLY").unwrap_or_default();
-    let mut kind = |name: &str, window: &str| {
+    let kind = |name: &str, window: &str| {
         if only.is_empty() || only == name {
             run(window)
         } else {
