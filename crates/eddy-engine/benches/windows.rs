@@ -5,7 +5,7 @@ fn main() {
     let events: usize = std::env::var("EDDY_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6_000_000);
+        .unwrap_or(12_000_000);
     const KEYS: usize = 100_000;
     const PER_SECOND: i64 = 100_000;
     for round in 1..=3 {

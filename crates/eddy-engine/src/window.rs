@@ -1,10 +1,11 @@
 //! Window assignment and per-window group state for grouped SELECTs.
 //!
-//! Every window is `(end - size, end]` and is stamped with its end. Fixed windows
-//! (tumbling, hopping, snapshot) keep groups per window end; sliding windows keep each
-//! group's recent events and emit whenever an event enters or leaves; session windows
-//! keep one open session per `OVER (PARTITION BY ...)` key. All state serialises for
-//! snapshots, with group maps written in key order so snapshots are deterministic.
+//! Every window is `(end - size, end]` and is stamped with its end. Tumbling and snapshot
+//! windows keep groups per window end ([`Table::Fixed`]); hopping and sliding windows keep
+//! one running aggregate per group that events enter and leave ([`Rolling`]), so an
+//! event costs one add and one retract however many windows hold it, and output rows cost
+//! O(1) each; session windows keep one open session per `OVER (PARTITION BY ...)` key.
+//! All state serialises for snapshots, with groups written in key order.
 
 use crate::agg::{AggKind, AggState, RetractState};
 use crate::error::EvalError;

@@ -738,9 +738,12 @@ impl Binder<'_> {
                     arg.span(),
                 ));
             }
-            if function_kind_of(w) != Some(FunctionKind::Window)
-                || w.dotted_name().eq_ignore_ascii_case("Windows")
-            {
+            if w.dotted_name().eq_ignore_ascii_case("Windows") {
+                return Err(self
+                    .err("Windows(...) cannot be nested", w.span)
+                    .with_help("list every window in one Windows(...)"));
+            }
+            if function_kind_of(w) != Some(FunctionKind::Window) {
                 return Err(self.err("expected a window inside Windows(...)", w.span));
             }
             out.push((id, self.window(w)?));

@@ -553,3 +553,10 @@ fn timestamp_is_a_usable_field_and_alias_name() {
     let ts = s.from.source.timestamp_by.as_ref().expect("timestamp by");
     assert_eq!(sx(&ts.expr), "timestamp");
 }
+
+#[test]
+fn member_access_on_a_call_result() {
+    assert_eq!(ex("System.Window().Id"), "(. System.Window() Id)");
+    assert_eq!(ex("System.Window().[Id]"), "(. System.Window() Id)");
+    assert_eq!(ex("f(x).a.b"), "(. (. f(x) a) b)");
+}
