@@ -65,23 +65,120 @@ pub fn bench_json_tumbling_count(events: usize, keys: usize) -> f64 {
 fn drive(
     job: &mut Job,
     events: usize,
-    mut push: impl FnMut(&mut Job, usize, i64) -> Result<(), crate::EventError>,
+    push: impl FnMut(&mut Job, usize, i64) -> Result<(), crate::EventError>,
 ) -> f64 {
+    drive_at(job, events, 1000, true, push).0
+}
+
+/// [`drive`] with `per_second` events per second of arrival time; `finish` says whether
+/// the timing includes closing the windows still open at the end. Also returns the
+/// number of output rows.
+fn drive_at(
+    job: &mut Job,
+    events: usize,
+    per_second: i64,
+    finish: bool,
+    mut push: impl FnMut(&mut Job, usize, i64) -> Result<(), crate::EventError>,
+) -> (f64, usize) {
     let base = 1_700_000_000 * TICKS_PER_SECOND;
     let mut out = Vec::new();
+    let mut rows = 0;
     let start = Instant::now();
     for i in 0..events {
-        if push(job, i, base + i as i64 * TICKS_PER_SECOND / 1000).is_err() {
-            return 0.0;
+        if push(
+            job,
+            i,
+            base + i as i64 * TICKS_PER_SECOND / per_second.max(1),
+        )
+        .is_err()
+        {
+            return (0.0, rows);
         }
         if i % 10_000 == 9_999 {
             job.drain_output(&mut out);
+            rows += out.len();
             out.clear();
         }
     }
-    job.finish();
+    if finish {
+        job.finish();
+    }
     job.drain_output(&mut out);
-    events as f64 / start.elapsed().as_secs_f64()
+    rows += out.len();
+    (events as f64 / start.elapsed().as_secs_f64(), rows)
+}
+
+/// One window kind's figures from [`bench_window_kinds`].
+#[derive(Debug, Clone, Copy)]
+pub struct WindowFigures {
+    /// Events per second.
+    pub events_per_second: f64,
+    /// Output rows produced while the events were pushed.
+    pub rows: usize,
+}
+
+/// The same events through `SELECT k, COUNT(*), SUM(v) ... GROUP BY k, <window>` for a
+/// tumbling, a hopping and a sliding window, so the cost of overlapping windows is
+/// measured against tumbling in one run.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowKindFigures {
+    /// `TumblingWindow(second, 60)`.
+    pub tumbling: WindowFigures,
+    /// `HoppingWindow(second, 60, 1)`: 60 windows hold each event.
+    pub hopping: WindowFigures,
+    /// `SlidingWindow(second, 60)`: a row per key whenever an event enters or leaves.
+    pub sliding: WindowFigures,
+}
+
+/// Runs [`WindowKindFigures`]: `events` events over `keys` keys in round robin,
+/// `per_second` per second of event time (arrival time, so records are shared and no
+/// time is parsed). Timing stops before the windows still open at the end are flushed:
+/// it measures the steady state of a stream, not its end.
+pub fn bench_window_kinds(events: usize, keys: usize, per_second: i64) -> WindowKindFigures {
+    let names: Arc<[Arc<str>]> = vec![Arc::from("k"), Arc::from("v")].into();
+    let records: Vec<Value> = (0..keys.max(1))
+        .map(|i| {
+            let key = Value::from(format!("key{i}").as_str());
+            Record::new(names.clone(), vec![key, Value::BigInt((i % 100) as i64)]).into()
+        })
+        .collect();
+    let run = |window: &str| {
+        let query = format!(
+            "SELECT k, COUNT(*) AS n, SUM(v) AS total INTO out FROM s GROUP BY k, {window}"
+        );
+        let Ok(mut job) = Job::compile(&query, JobOptions::default()) else {
+            return WindowFigures {
+                events_per_second: 0.0,
+                rows: 0,
+            };
+        };
+        let (events_per_second, rows) =
+            drive_at(&mut job, events, per_second, false, |job, i, arrival| {
+                let record = records[i % records.len()].clone();
+                job.push_record(0, 0, i as u64, Arrival::At(arrival), record)
+            });
+        WindowFigures {
+            events_per_second,
+            rows,
+        }
+    };
+    // `EDDY_BENCH_ONLY=hopping` (or tumbling, sliding) runs one kind, for profiling.
+    let only = std::env::var("EDDY_BENCH_ONLY").unwrap_or_default();
+    let kind = |name: &str, window: &str| {
+        if only.is_empty() || only == name {
+            run(window)
+        } else {
+            WindowFigures {
+                events_per_second: f64::NAN,
+                rows: 0,
+            }
+        }
+    };
+    WindowKindFigures {
+        tumbling: kind("tumbling", "TumblingWindow(second, 60)"),
+        hopping: kind("hopping", "HoppingWindow(second, 60, 1)"),
+        sliding: kind("sliding", "SlidingWindow(second, 60)"),
+    }
 }
 
 /// The same tumbling count written by hand over the same records (a hash map per open

@@ -196,7 +196,11 @@ fn walk(e: &Expr, f: &mut impl FnMut(&[Ident])) {
         Expr::Column(parts, _) => f(parts),
         Expr::Function(call) => {
             let name = call.dotted_name();
-            if name.eq_ignore_ascii_case("topone") || name.eq_ignore_ascii_case("collecttop") {
+            // These read whole events (Collect only without an argument).
+            if name.eq_ignore_ascii_case("topone")
+                || name.eq_ignore_ascii_case("collecttop")
+                || name.eq_ignore_ascii_case("collect") && call.args.is_empty()
+            {
                 f(&[]);
             }
             call.args.iter().for_each(|a| walk(a, f));
@@ -215,6 +219,7 @@ fn walk(e: &Expr, f: &mut impl FnMut(&[Ident])) {
         Expr::Unary { expr, .. }
         | Expr::Cast { expr, .. }
         | Expr::IsNull { expr, .. }
+        | Expr::Member { expr, .. }
         | Expr::Nested(expr, _) => walk(expr, f),
         Expr::Case {
             operand,

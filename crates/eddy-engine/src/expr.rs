@@ -105,6 +105,17 @@ fn join_column(sides: &[String], parts: &[eddy_sql::ast::Ident]) -> Eval {
     }
 }
 
+/// A record field by name, case-insensitively (`System.Window().id` reads `Id`).
+fn field_ci(v: &Value, name: &str) -> Value {
+    match v {
+        Value::Record(r) => r
+            .fields()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(Value::Null, |(_, v)| v.clone()),
+        _ => Value::Null,
+    }
+}
+
 fn field(v: &Value, name: &str) -> Value {
     match v {
         Value::Record(r) => r.get(name).cloned().unwrap_or(Value::Null),
@@ -195,6 +206,13 @@ impl<'a> ExprCompiler<'a> {
             }
             Expr::Nested(inner, _) => self.compile(inner)?,
             Expr::Function(call) => self.function(call)?,
+            Expr::Member {
+                expr, field: name, ..
+            } => {
+                let inner = self.compile(expr)?;
+                let name: Arc<str> = name.name.as_str().into();
+                Box::new(move |c| Ok(field_ci(&inner(c)?, &name)))
+            }
             Expr::Binary {
                 op, left, right, ..
             } => {
@@ -387,6 +405,15 @@ impl<'a> ExprCompiler<'a> {
         }
         let kind = match name.as_str() {
             "system.timestamp" => return Ok(Box::new(|c| Ok(Value::DateTime(c.time)))),
+            "system.window" => {
+                // The window id is the group key after the GROUP BY keys (see operator.rs).
+                let at = self.group_keys.len();
+                let names: Arc<[Arc<str>]> = [Arc::from("Id")].into();
+                return Ok(Box::new(move |c| {
+                    let id = c.keys.get(at).cloned().unwrap_or(Value::Null);
+                    Ok(crate::value::Record::new(names.clone(), vec![id]).into())
+                }));
+            }
             "count" if call.star => Some(AggKind::CountStar),
             "count" if call.distinct => Some(AggKind::CountDistinct),
             "count" => Some(AggKind::Count),
@@ -416,9 +443,18 @@ impl<'a> ExprCompiler<'a> {
         let Some(over) = &call.over else {
             return Err(bad(self, "without OVER (ORDER BY ...)"));
         };
-        let [(order, desc)] = over.order_by.as_slice() else {
+        let percentile = matches!(name, "percentile_cont" | "percentile_disc");
+        if over.order_by.is_empty() || over.order_by.len() > 64 {
+            return Err(bad(self, "without ORDER BY expressions"));
+        }
+        if percentile && over.order_by.len() != 1 {
             return Err(bad(self, "without exactly one ORDER BY expression"));
-        };
+        }
+        let desc = over
+            .order_by
+            .iter()
+            .enumerate()
+            .fold(0u64, |bits, (i, (_, d))| bits | (u64::from(*d) << i));
         if !over.partition_by.is_empty() || over.limit_duration.is_some() || over.when.is_some() {
             return Err(bad(self, "with PARTITION BY, LIMIT DURATION or WHEN"));
         }
@@ -429,7 +465,7 @@ impl<'a> ExprCompiler<'a> {
         };
         let which = match (name, number(call.args.first())) {
             ("topone", None) if call.args.is_empty() => Ordered::TopOne,
-            ("collecttop", Some(n)) if n >= 1.0 && n.fract() == 0.0 => {
+            ("collecttop", Some(n)) if n >= 1.0 && n.fract() == 0.0 && call.args.len() <= 2 => {
                 Ordered::CollectTop(n as usize)
             }
             ("percentile_cont", Some(p)) if (0.0..=1.0).contains(&p) => Ordered::PercentileCont(p),
@@ -441,21 +477,37 @@ impl<'a> ExprCompiler<'a> {
         }
         let key = self.normalized(call.span);
         let outer = self.aggs.take();
-        let order = self.compile(order);
-        self.aggs = outer;
-        let order = order?;
-        let with_event = matches!(which, Ordered::TopOne | Ordered::CollectTop(_));
-        let arg: Eval = Box::new(move |c| {
-            let event = if with_event {
-                c.record.clone()
-            } else {
-                Value::Null
+        let compiled = (|| {
+            let orders = over
+                .order_by
+                .iter()
+                .map(|(e, _)| self.compile(e))
+                .collect::<Result<Vec<_>, _>>()?;
+            // CollectTop(n, expr): the projection collected instead of the event.
+            let projection = match (which, call.args.get(1)) {
+                (Ordered::CollectTop(_), Some(e)) => Some(self.compile(e)?),
+                _ => None,
             };
-            Ok(Value::Array(vec![order(c)?, event].into()))
-        });
+            Ok::<_, EngineError>((orders, projection))
+        })();
+        self.aggs = outer;
+        let (mut orders, projection) = compiled?;
+        let arg: Eval = if percentile {
+            let order = orders.pop().ok_or_else(|| bad(self, "without ORDER BY"))?;
+            Box::new(move |c| Ok(Value::Array(vec![order(c)?, Value::Null].into())))
+        } else {
+            Box::new(move |c| {
+                let key = orders.iter().map(|o| o(c)).collect::<Result<_, _>>()?;
+                let event = match &projection {
+                    Some(p) => p(c)?,
+                    None => c.record.clone(),
+                };
+                Ok(Value::Array(vec![Value::Array(key), event].into()))
+            })
+        };
         let aggs = self.aggs.get_or_insert_with(Vec::new);
         aggs.push(AggSpec {
-            kind: AggKind::Ordered { which, desc: *desc },
+            kind: AggKind::Ordered { which, desc },
             arg: Some(arg),
             key,
         });
@@ -482,6 +534,10 @@ impl<'a> ExprCompiler<'a> {
             None => {
                 let arg = match (kind, call.args.as_slice()) {
                     (AggKind::CountStar, _) => None,
+                    // Collect() gathers whole events.
+                    (AggKind::Collect, []) => {
+                        Some(Box::new(|c: &Ctx| Ok(c.record.clone())) as Eval)
+                    }
                     (_, [a]) => {
                         // Arguments are per-event expressions: no nested aggregates.
                         let outer = self.aggs.take();

@@ -33,6 +33,15 @@
 //!   crossed boundaries; reference data joins keep the stream's time. See
 //!   `docs/internals/joins.md`.
 //! - `CAST(float AS bigint)` truncates; bigint `/` bigint is integer division.
+//! - Windows: a session extends to an event exactly `timeout` after the last one (ends
+//!   are inclusive); its maximum duration is exceeded at a check instant (a multiple of
+//!   it) when the session has lasted strictly longer. `Windows(...)` rows with the same
+//!   end are ordered by group key, then window id. `System.Window().Id` is NULL without
+//!   ids. Aggregates other than COUNT(*) ignore NULL inputs, Collect included; for
+//!   TopOne and CollectTop a NULL sort key is the smallest (as documented for CollectTop).
+//! - Running (hopping, sliding) SUM/AVG of floats subtract on retract, so their last
+//!   digits can differ from a recomputation; integral inputs of STDEV/VAR are summed
+//!   exactly, so those agree with tumbling windows over the same values.
 //! - Serde on [`Value`] is type-tagged so snapshots round-trip types exactly; use
 //!   [`Row::to_json`] / [`Row::write_json`] for plain JSON.
 #![deny(missing_docs)]

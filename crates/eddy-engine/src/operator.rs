@@ -94,21 +94,31 @@ impl Projection {
     }
 }
 
-struct Grouped {
-    /// Whether SELECT or HAVING reads the event outside aggregates and GROUP BY keys.
-    keep_first: bool,
+/// One window of a GROUP BY: the only one, or one of `Windows(...)`.
+struct WindowSlot {
+    /// `Window('id', ...)`: the id, appended to the group key of every row so that
+    /// `System.Window().Id` can read it; `None` without ids.
+    id: Option<Value>,
     window: Window,
     /// Session `OVER (PARTITION BY ...)` keys.
     partition: Vec<Eval>,
+}
+
+struct Grouped {
+    /// Whether SELECT or HAVING reads the event outside aggregates and GROUP BY keys.
+    keep_first: bool,
+    /// Every event is aggregated in each of these windows.
+    slots: Vec<WindowSlot>,
     keys: Vec<Eval>,
     aggs: Vec<AggSpec>,
     kinds: Vec<AggKind>,
     having: Option<Eval>,
-    table: Table,
-    /// `TIMESTAMP BY ... OVER k`: the substream key, and one window table per key, each
-    /// closed by its own key's watermark.
+    /// One table per slot.
+    tables: Vec<Table>,
+    /// `TIMESTAMP BY ... OVER k`: the substream key, and tables per key (one per slot),
+    /// each closed by its own key's watermark.
     over: Vec<Eval>,
-    sub_tables: KeyMap<Table>,
+    sub_tables: KeyMap<Vec<Table>>,
     /// Reused per event so the hot path does not allocate.
     part_buf: Vec<Value>,
     key_buf: Vec<Value>,
@@ -396,52 +406,17 @@ impl Operator {
                 .iter()
                 .find(|g| is_window_call(g))
                 .map_or(select.span, Expr::span);
-            let mut partition_exprs: &[Expr] = &[];
-            let window = match window {
-                Some(WindowSpec::Tumbling { size, offset }) => Window::Tumbling {
-                    size: *size,
-                    offset: *offset,
-                },
-                Some(WindowSpec::Hopping { size, hop, offset }) => {
-                    if *hop <= 0 || *size / *hop > MAX_WINDOWS_PER_EVENT {
-                        let what = format!(
-                            "a hopping window whose hop is not positive or gives more than \
-                             {MAX_WINDOWS_PER_EVENT} windows per event"
-                        );
-                        return Err(unsupported(text, window_span, what));
-                    }
-                    Window::Hopping {
-                        size: *size,
-                        hop: *hop,
-                        offset: *offset,
-                    }
+            let specs: Vec<(Option<&str>, &WindowSpec)> = match window {
+                Some(WindowSpec::Multiple(list)) => {
+                    list.iter().map(|(id, w)| (id.as_deref(), w)).collect()
                 }
-                Some(WindowSpec::Snapshot) => Window::Snapshot,
-                Some(WindowSpec::Sliding { size }) => Window::Sliding { size: *size },
-                Some(WindowSpec::Session {
-                    timeout,
-                    max_duration,
-                    partition_by,
-                }) => {
-                    partition_exprs = partition_by;
-                    Window::Session {
-                        timeout: *timeout,
-                        max_duration: *max_duration,
-                    }
-                }
-                Some(_) => return Err(unsupported(text, window_span, "Windows(...)")),
+                Some(w) => vec![(None, w)],
                 None => return Err(unsupported(text, select.span, "GROUP BY without a window")),
             };
-            if let Window::Tumbling { size, .. }
-            | Window::Hopping { size, .. }
-            | Window::Sliding { size } = window
-                && size <= 0
-            {
-                return Err(unsupported(
-                    text,
-                    window_span,
-                    "a window of non-positive size",
-                ));
+            let mut resolved = Vec::new();
+            for (id, spec) in specs {
+                let (w, partition_exprs) = resolve_window(text, window_span, spec)?;
+                resolved.push((id, w, partition_exprs));
             }
             let saved = c.aggs.take();
             let keys = select
@@ -450,10 +425,18 @@ impl Operator {
                 .filter(|g| !is_window_call(g))
                 .map(|g| c.compile(g))
                 .collect::<Result<Vec<_>, _>>()?;
-            let partition = partition_exprs
-                .iter()
-                .map(|p| c.compile(p))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut slots = Vec::new();
+            for (id, window, partition_exprs) in resolved {
+                let partition = partition_exprs
+                    .iter()
+                    .map(|p| c.compile(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                slots.push(WindowSlot {
+                    id: id.map(Value::from),
+                    window,
+                    partition,
+                });
+            }
             let over = match &select.from.source.timestamp_by {
                 Some(ts) => ts
                     .over
@@ -466,13 +449,12 @@ impl Operator {
             let aggs = c.aggs.take().unwrap_or_default();
             Kind::Grouped(Box::new(Grouped {
                 keep_first: c.reads_record,
-                window,
-                partition,
+                tables: slots.iter().map(|s| Table::new(s.window)).collect(),
+                slots,
                 keys,
                 kinds: aggs.iter().map(|a| a.kind).collect(),
                 aggs,
                 having,
-                table: Table::new(window),
                 over,
                 sub_tables: KeyMap::default(),
                 part_buf: Vec::new(),
@@ -571,10 +553,6 @@ impl Operator {
             Kind::Plain => return self.projection.row(&ctx).map(Some),
             Kind::Grouped(g) => g,
         };
-        g.part_buf.clear();
-        for p in &g.partition {
-            g.part_buf.push(p(&ctx)?);
-        }
         g.key_buf.clear();
         for k in &g.keys {
             g.key_buf.push(k(&ctx)?);
@@ -586,25 +564,35 @@ impl Operator {
                 None => Value::Bit(true),
             });
         }
-        let null = Value::Null;
-        let input = Input {
-            time,
-            partition: &g.part_buf,
-            key: &g.key_buf,
-            args: &g.arg_buf,
-            record: if g.keep_first { record } else { &null },
+        let tables = if g.over.is_empty() {
+            &mut g.tables
+        } else {
+            let sub: Box<[Value]> = g.over.iter().map(|k| k(&ctx)).collect::<Result<_, _>>()?;
+            let slots = &g.slots;
+            g.sub_tables
+                .0
+                .entry(sub)
+                .or_insert_with(|| slots.iter().map(|s| Table::new(s.window)).collect())
         };
-        if g.over.is_empty() {
-            return g.table.add(g.window, &g.kinds, &input).map(|()| None);
+        let null = Value::Null;
+        let mut result = Ok(None);
+        for (slot, table) in g.slots.iter().zip(tables.iter_mut()) {
+            g.part_buf.clear();
+            for p in &slot.partition {
+                g.part_buf.push(p(&ctx)?);
+            }
+            let input = Input {
+                time,
+                partition: &g.part_buf,
+                key: &g.key_buf,
+                args: &g.arg_buf,
+                record: if g.keep_first { record } else { &null },
+            };
+            if let Err(e) = table.add(slot.window, &g.kinds, &input) {
+                result = Err(e);
+            }
         }
-        let sub: Box<[Value]> = g.over.iter().map(|k| k(&ctx)).collect::<Result<_, _>>()?;
-        let window = g.window;
-        let table = g
-            .sub_tables
-            .0
-            .entry(sub)
-            .or_insert_with(|| Table::new(window));
-        table.add(window, &g.kinds, &input).map(|()| None)
+        result
     }
 
     /// Whether this SELECT can read a `TIMESTAMP BY ... OVER` source: no join or APPLY,
@@ -625,8 +613,8 @@ impl Operator {
             return;
         };
         let mut closed = Vec::new();
-        for (key, table) in &mut g.sub_tables.0 {
-            table.close(g.window, &g.kinds, watermark_of(key), &mut closed);
+        for (key, tables) in &mut g.sub_tables.0 {
+            close_slots(&g.slots, tables, &g.kinds, watermark_of(key), &mut closed);
         }
         closed.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
         self.emit_closed(closed, errors, out);
@@ -650,7 +638,7 @@ impl Operator {
             return;
         };
         let mut closed = Vec::new();
-        g.table.close(g.window, &g.kinds, watermark, &mut closed);
+        close_slots(&g.slots, &mut g.tables, &g.kinds, watermark, &mut closed);
         self.emit_closed(closed, errors, out);
     }
 
@@ -700,8 +688,8 @@ impl Operator {
     /// The operator's state for a snapshot.
     pub(crate) fn snapshot(&self) -> OperatorState {
         OperatorState {
-            table: match &self.kind {
-                Kind::Grouped(g) => Some(g.table.clone()),
+            tables: match &self.kind {
+                Kind::Grouped(g) => Some(g.tables.clone()),
                 Kind::Plain => None,
             },
             sub_tables: match &self.kind {
@@ -724,17 +712,17 @@ impl Operator {
             (None, None) => {}
             _ => return Err("the join state does not fit this query".into()),
         }
-        match (&mut self.kind, snap.table) {
+        match (&mut self.kind, snap.tables) {
             (Kind::Plain, None) => Ok(()),
             (Kind::Grouped(g), Some(t))
-                if t.fits(g.window, g.kinds.len())
+                if tables_fit(&g.slots, &t, g.kinds.len())
                     && snap
                         .sub_tables
                         .0
                         .values()
-                        .all(|s| s.fits(g.window, g.kinds.len())) =>
+                        .all(|s| tables_fit(&g.slots, s, g.kinds.len())) =>
             {
-                g.table = t;
+                g.tables = t;
                 g.sub_tables = snap.sub_tables;
                 Ok(())
             }
@@ -746,10 +734,96 @@ impl Operator {
 /// What a snapshot keeps of one operator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct OperatorState {
-    table: Option<Table>,
-    sub_tables: KeyMap<Table>,
+    /// One table per window of the GROUP BY.
+    tables: Option<Vec<Table>>,
+    sub_tables: KeyMap<Vec<Table>>,
     join: Option<Vec<JoinState>>,
     analytics: Vec<AnalyticState>,
+}
+
+/// Whether snapshot tables fit the windows of this query.
+fn tables_fit(slots: &[WindowSlot], tables: &[Table], aggs: usize) -> bool {
+    slots.len() == tables.len()
+        && slots
+            .iter()
+            .zip(tables)
+            .all(|(s, t)| t.fits(s.window, aggs))
+}
+
+/// Closes every window's table up to `watermark` into `out`, ordered by end then key;
+/// with window ids, each row's key ends with its window's id.
+fn close_slots(
+    slots: &[WindowSlot],
+    tables: &mut [Table],
+    kinds: &[AggKind],
+    watermark: i64,
+    out: &mut Vec<Closed>,
+) {
+    let from = out.len();
+    for (slot, table) in slots.iter().zip(tables.iter_mut()) {
+        let start = out.len();
+        table.close(slot.window, kinds, watermark, out);
+        if let Some(id) = &slot.id {
+            for c in &mut out[start..] {
+                c.key = c.key.iter().chain([id]).cloned().collect();
+            }
+        }
+    }
+    if slots.len() > 1 {
+        out[from..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+    }
+}
+
+/// Turns one resolved window of the plan into the engine's, with its session
+/// `PARTITION BY` expressions; rejects windows the engine cannot run.
+fn resolve_window<'w>(
+    text: &str,
+    span: eddy_sql::span::Span,
+    spec: &'w WindowSpec,
+) -> Result<(Window, &'w [Expr]), EngineError> {
+    let window = match spec {
+        WindowSpec::Tumbling { size, offset } => Window::Tumbling {
+            size: *size,
+            offset: *offset,
+        },
+        WindowSpec::Hopping { size, hop, offset } => {
+            if *hop <= 0 || *size / *hop > MAX_WINDOWS_PER_EVENT {
+                let what = format!(
+                    "a hopping window whose hop is not positive or gives more than \
+                     {MAX_WINDOWS_PER_EVENT} windows per event"
+                );
+                return Err(unsupported(text, span, what));
+            }
+            Window::Hopping {
+                size: *size,
+                hop: *hop,
+                offset: *offset,
+            }
+        }
+        WindowSpec::Snapshot => Window::Snapshot,
+        WindowSpec::Sliding { size } => Window::Sliding { size: *size },
+        WindowSpec::Session {
+            timeout,
+            max_duration,
+            partition_by,
+        } => {
+            return Ok((
+                Window::Session {
+                    timeout: *timeout,
+                    max_duration: *max_duration,
+                },
+                partition_by,
+            ));
+        }
+        WindowSpec::Multiple(_) => return Err(unsupported(text, span, "nested Windows(...)")),
+    };
+    if let Window::Tumbling { size, .. } | Window::Hopping { size, .. } | Window::Sliding { size } =
+        window
+        && size <= 0
+    {
+        return Err(unsupported(text, span, "a window of non-positive size"));
+    }
+    Ok((window, &[]))
 }
 
 fn count(errors: &mut u64, e: EvalError) {

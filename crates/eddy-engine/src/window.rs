@@ -1,18 +1,20 @@
 //! Window assignment and per-window group state for grouped SELECTs.
 //!
-//! Every window is `(end - size, end]` and is stamped with its end. Fixed windows
-//! (tumbling, hopping, snapshot) keep groups per window end; sliding windows keep each
-//! group's recent events and emit whenever an event enters or leaves; session windows
-//! keep one open session per `OVER (PARTITION BY ...)` key. All state serialises for
-//! snapshots, with group maps written in key order so snapshots are deterministic.
+//! Every window is `(end - size, end]` and is stamped with its end. Tumbling and snapshot
+//! windows keep groups per window end ([`Table::Fixed`]); hopping and sliding windows keep
+//! one running aggregate per group that events enter and leave ([`Rolling`]), so an
+//! event costs one add and one retract however many windows hold it, and output rows cost
+//! O(1) each; session windows keep one open session per `OVER (PARTITION BY ...)` key.
+//! All state serialises for snapshots, with groups written in key order.
 
-use crate::agg::{AggKind, AggState};
+use crate::agg::{AggKind, AggState, RetractState};
 use crate::error::EvalError;
 use crate::value::Value;
 use hashbrown::HashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// A window definition in ticks.
 #[derive(Debug, Clone, Copy)]
@@ -132,7 +134,7 @@ impl Group {
     fn finish(self, end: i64, key: Box<[Value]>) -> Closed {
         Closed {
             end,
-            key,
+            key: key.into(),
             results: self.aggs.iter().map(AggState::result).collect(),
             first: self.first,
         }
@@ -142,7 +144,8 @@ impl Group {
 /// A group of a window that closed: what the SELECT list and HAVING are evaluated on.
 pub(crate) struct Closed {
     pub end: i64,
-    pub key: Box<[Value]>,
+    /// Shared, so that a group emitted at every hop does not copy its key each time.
+    pub key: Arc<[Value]>,
     pub first: Value,
     pub results: Vec<Value>,
 }
@@ -170,24 +173,14 @@ pub(crate) enum Table {
         #[serde(skip)]
         capacity_hint: usize,
     },
-    Sliding {
-        groups: KeyMap<SlidingGroup>,
-        /// Output instants up to this were emitted.
-        closed: Option<i64>,
-    },
+    /// Hopping and sliding windows: running aggregates that events enter and leave.
+    Rolling(Box<Rolling>),
     Session {
         sessions: KeyMap<Session>,
         /// Sessions that ended during processing, emitted at the next close.
         ended: Vec<(i64, KeyMap<Group>)>,
         closed: Option<i64>,
     },
-}
-
-/// A sliding-window group: its events still inside some future window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SlidingGroup {
-    first: Value,
-    events: VecDeque<(i64, Vec<Value>)>,
 }
 
 /// An open session of one partition.
@@ -222,10 +215,7 @@ impl Table {
     /// Empty state for `window`.
     pub(crate) fn new(window: Window) -> Table {
         match window {
-            Window::Sliding { .. } => Table::Sliding {
-                groups: KeyMap::default(),
-                closed: None,
-            },
+            Window::Sliding { .. } | Window::Hopping { .. } => Table::Rolling(Box::default()),
             Window::Session { .. } => Table::Session {
                 sessions: KeyMap::default(),
                 ended: Vec::new(),
@@ -243,10 +233,7 @@ impl Table {
     pub(crate) fn fits(&self, window: Window, aggs: usize) -> bool {
         let groups_ok = |g: &Group| g.aggs.len() == aggs;
         match (self, window) {
-            (Table::Sliding { groups, .. }, Window::Sliding { .. }) => groups
-                .0
-                .values()
-                .all(|g| g.events.iter().all(|e| e.1.len() == aggs)),
+            (Table::Rolling(r), Window::Sliding { .. } | Window::Hopping { .. }) => r.aggs == aggs,
             (
                 Table::Session {
                     sessions, ended, ..
@@ -260,10 +247,9 @@ impl Table {
                     .all(groups_ok)
                     && ended.iter().flat_map(|e| e.1.0.values()).all(groups_ok)
             }
-            (
-                Table::Fixed { windows, .. },
-                Window::Tumbling { .. } | Window::Hopping { .. } | Window::Snapshot,
-            ) => windows.values().flat_map(|g| g.0.values()).all(groups_ok),
+            (Table::Fixed { windows, .. }, Window::Tumbling { .. } | Window::Snapshot) => {
+                windows.values().flat_map(|g| g.0.values()).all(groups_ok)
+            }
             _ => false,
         }
     }
@@ -302,22 +288,7 @@ impl Table {
                 });
                 result
             }
-            Table::Sliding { groups, closed } => {
-                if closed.is_some_and(|c| e.time <= c) {
-                    return Ok(());
-                }
-                // Arguments are checked now, so that a bad event is dropped once, here.
-                Group::new(Value::Null, kinds).update(e.args)?;
-                let group = groups
-                    .0
-                    .entry(e.key.into())
-                    .or_insert_with(|| SlidingGroup {
-                        first: e.record.clone(),
-                        events: VecDeque::new(),
-                    });
-                group.events.push_back((e.time, e.args.to_vec()));
-                Ok(())
-            }
+            Table::Rolling(r) => r.add(window, kinds, e),
             Table::Session {
                 sessions,
                 ended,
@@ -401,48 +372,9 @@ impl Table {
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
                 return;
             }
-            Table::Sliding { groups, closed } => {
-                let Window::Sliding { size } = window else {
-                    return;
-                };
-                let after = *closed;
-                let mut instants = Vec::new();
-                for (key, g) in &mut groups.0 {
-                    instants.clear();
-                    for &(t, _) in &g.events {
-                        for i in [t, t.saturating_add(size)] {
-                            if i <= watermark && after.is_none_or(|c| i > c) {
-                                instants.push(i);
-                            }
-                        }
-                    }
-                    instants.sort_unstable();
-                    instants.dedup();
-                    for &end in &instants {
-                        let mut group = Group::new(g.first.clone(), kinds);
-                        let mut any = false;
-                        for (t, args) in &g.events {
-                            if *t > end.saturating_sub(size) && *t <= end {
-                                any = true;
-                                // Arguments were checked in `add`; only a bigint SUM overflow
-                                // can fail here, and then the sum stays at its last value.
-                                let _ = group.update(args);
-                            }
-                        }
-                        if any {
-                            out.push(group.finish(end, key.clone()));
-                        }
-                    }
-                    while g
-                        .events
-                        .front()
-                        .is_some_and(|(t, _)| t.saturating_add(size) <= watermark)
-                    {
-                        g.events.pop_front();
-                    }
-                }
-                groups.0.retain(|_, g| !g.events.is_empty());
-                *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
+            Table::Rolling(r) => {
+                r.close(window, kinds, watermark, out);
+                return;
             }
             Table::Session {
                 sessions,
@@ -486,5 +418,520 @@ impl Table {
             }
         }
         out[start..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+    }
+}
+
+/// One group of a [`Rolling`] table.
+#[derive(Debug, Clone)]
+struct RollingGroup {
+    key: Arc<[Value]>,
+    first: Value,
+    /// Running aggregates over the events inside the window; empty until built (after a
+    /// restore they are rebuilt from `args`).
+    states: Vec<RetractState>,
+    /// Arguments of the events inside, oldest first, `aggs` values per event.
+    args: VecDeque<Value>,
+    /// Events inside.
+    len: usize,
+    /// Sequence number of the oldest event inside (numbers count every event entered).
+    front_seq: u64,
+    /// Events of this group still waiting to enter.
+    pending: u32,
+    /// Marked for output at the instant being processed (sliding windows).
+    dirty: bool,
+}
+
+/// Hopping and sliding windows over running aggregates: each event is added once when
+/// it enters and retracted once when it leaves, so a window costs O(1) per event and per
+/// output row instead of being recomputed from the events it holds.
+///
+/// Events wait in `pending` (time order) until the watermark reaches them; `inside`
+/// lists the events in the current windows in time order, which is also the order they
+/// leave in. Hopping windows emit every group with events inside at each window end;
+/// sliding windows emit the groups whose content changed at each instant an event enters
+/// or leaves.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rolling {
+    /// Aggregates per event: the stride of the argument queues.
+    aggs: usize,
+    /// Whether every group's `states` is built (false after a restore).
+    built: bool,
+    slots: Vec<Option<RollingGroup>>,
+    free: Vec<u32>,
+    index: HashMap<Box<[Value]>, u32>,
+    pending: VecDeque<(i64, u32)>,
+    pending_args: VecDeque<Value>,
+    inside: VecDeque<(i64, u32)>,
+    /// Groups with at least one event inside.
+    live: usize,
+    /// Output instants up to this were emitted; later events at or before it are ignored.
+    closed: Option<i64>,
+    /// Reused between instants.
+    dirty: Vec<u32>,
+    /// Hopping windows: groups in key order, so that emitting every group at every hop
+    /// needs no sort; `unordered` holds groups created since it was last merged.
+    order: Vec<u32>,
+    unordered: Vec<u32>,
+}
+
+impl Rolling {
+    fn group(&mut self, id: u32) -> Option<&mut RollingGroup> {
+        self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    /// Builds missing aggregate states (a fresh table or a restored one).
+    fn build(&mut self, kinds: &[AggKind]) {
+        if self.built {
+            return;
+        }
+        self.aggs = kinds.len();
+        for g in self.slots.iter_mut().flatten() {
+            g.states = kinds.iter().map(|k| RetractState::new(*k)).collect();
+            for i in 0..g.len {
+                let seq = g.front_seq + i as u64;
+                for (j, state) in g.states.iter_mut().enumerate() {
+                    if let Some(v) = g.args.get(i * kinds.len() + j) {
+                        state.add(v, seq);
+                    }
+                }
+            }
+        }
+        self.built = true;
+    }
+
+    fn add(&mut self, window: Window, kinds: &[AggKind], e: &Input) -> Result<(), EvalError> {
+        self.build(kinds);
+        if self.closed.is_some_and(|c| e.time <= c) {
+            return Ok(());
+        }
+        for (kind, arg) in kinds.iter().zip(e.args) {
+            RetractState::check(*kind, arg)?;
+        }
+        let id = match self.index.get(e.key) {
+            Some(id) => *id,
+            None => {
+                let group = RollingGroup {
+                    key: Arc::from(e.key),
+                    first: e.record.clone(),
+                    states: kinds.iter().map(|k| RetractState::new(*k)).collect(),
+                    args: VecDeque::new(),
+                    len: 0,
+                    front_seq: 0,
+                    pending: 0,
+                    dirty: false,
+                };
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.slots[id as usize] = Some(group);
+                        id
+                    }
+                    None => {
+                        self.slots.push(Some(group));
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.index.insert(e.key.into(), id);
+                self.unordered.push(id);
+                id
+            }
+        };
+        // A hopping window's event at or before the next window end to emit is in that
+        // window whatever comes before it closes: it enters now, without queueing.
+        if let Window::Hopping { hop, offset, .. } = window
+            && self.pending.is_empty()
+            && self.inside.back().is_none_or(|b| b.0 <= e.time)
+            && let Some(closed) = self.closed
+            && grid_at_or_after(closed.saturating_add(1), hop, offset).is_some_and(|n| e.time <= n)
+        {
+            self.enter_args(e.time, id, e.args.iter().cloned());
+            return Ok(());
+        }
+        if let Some(g) = self.group(id) {
+            g.pending += 1;
+        }
+        let n = self.aggs;
+        if self.pending.back().is_none_or(|b| b.0 <= e.time) {
+            self.pending.push_back((e.time, id));
+            self.pending_args.extend(e.args.iter().cloned());
+        } else {
+            // Events come in time order except rows of a step; keep the queue sorted.
+            let at = self.pending.partition_point(|p| p.0 <= e.time);
+            self.pending.insert(at, (e.time, id));
+            for (j, v) in e.args.iter().enumerate() {
+                self.pending_args.insert(at * n + j, v.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the oldest pending event inside its group's window.
+    fn enter(&mut self) {
+        let Some((t, id)) = self.pending.pop_front() else {
+            return;
+        };
+        let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+            let n = self.aggs.min(self.pending_args.len());
+            self.pending_args.drain(..n);
+            return;
+        };
+        g.pending = g.pending.saturating_sub(1);
+        let seq = g.front_seq + g.len as u64;
+        for state in &mut g.states {
+            if let Some(v) = self.pending_args.pop_front() {
+                state.add(&v, seq);
+                g.args.push_back(v);
+            }
+        }
+        self.entered(t, id);
+    }
+
+    /// Bookkeeping after group `id` took an event at `t`.
+    fn entered(&mut self, t: i64, id: u32) {
+        let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        g.len += 1;
+        if g.len == 1 {
+            self.live += 1;
+        }
+        if !g.dirty {
+            g.dirty = true;
+            self.dirty.push(id);
+        }
+        self.inside.push_back((t, id));
+    }
+
+    /// Adds an event at `t` with `args` to group `id`'s window.
+    fn enter_args(&mut self, t: i64, id: u32, args: impl IntoIterator<Item = Value>) {
+        let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let seq = g.front_seq + g.len as u64;
+        for (state, v) in g.states.iter_mut().zip(args) {
+            state.add(&v, seq);
+            g.args.push_back(v);
+        }
+        self.entered(t, id);
+    }
+
+    /// Takes the oldest event inside out of its group's window.
+    fn leave(&mut self) {
+        let Some((_, id)) = self.inside.pop_front() else {
+            return;
+        };
+        let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let seq = g.front_seq;
+        for state in &mut g.states {
+            if let Some(v) = g.args.pop_front() {
+                state.retract(&v, seq);
+            }
+        }
+        g.front_seq += 1;
+        g.len = g.len.saturating_sub(1);
+        if g.len == 0 {
+            self.live = self.live.saturating_sub(1);
+        }
+        if !g.dirty {
+            g.dirty = true;
+            self.dirty.push(id);
+        }
+    }
+
+    /// Emits the groups in `ids` that hold events, at `end`, in key order; forgets groups
+    /// with nothing inside or pending.
+    fn emit(&mut self, ids: &[u32], end: i64, out: &mut Vec<Closed>) {
+        let from = out.len();
+        for &id in ids {
+            let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+                continue;
+            };
+            g.dirty = false;
+            if g.len > 0 {
+                out.push(Closed {
+                    end,
+                    key: g.key.clone(),
+                    first: g.first.clone(),
+                    results: g.states.iter().map(RetractState::result).collect(),
+                });
+            } else if g.pending == 0
+                && let Some(g) = self.slots[id as usize].take()
+            {
+                self.index.remove(&g.key[..]);
+                self.free.push(id);
+            }
+        }
+        out[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
+    }
+
+    /// Emits every group holding events at `end`, in key order, and forgets groups with
+    /// nothing inside or pending (hopping windows).
+    fn emit_all(&mut self, end: i64, out: &mut Vec<Closed>) {
+        if !self.unordered.is_empty() {
+            let slots = &self.slots;
+            let key = |id: &u32| slots[*id as usize].as_ref().map(|g| &g.key[..]);
+            let cmp = |a: &u32, b: &u32| match (key(a), key(b)) {
+                (Some(a), Some(b)) => cmp_keys(a, b),
+                _ => Ordering::Equal,
+            };
+            self.unordered.retain(|id| key(id).is_some());
+            self.unordered.sort_unstable_by(cmp);
+            let mut merged = Vec::with_capacity(self.order.len() + self.unordered.len());
+            let (mut i, mut j) = (0, 0);
+            while i < self.order.len() && j < self.unordered.len() {
+                if cmp(&self.order[i], &self.unordered[j]) != Ordering::Greater {
+                    merged.push(self.order[i]);
+                    i += 1;
+                } else {
+                    merged.push(self.unordered[j]);
+                    j += 1;
+                }
+            }
+            merged.extend_from_slice(&self.order[i..]);
+            merged.extend_from_slice(&self.unordered[j..]);
+            self.order = merged;
+            self.unordered.clear();
+        }
+        let mut freed = false;
+        for &id in &self.order {
+            let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+                continue;
+            };
+            if g.len > 0 {
+                out.push(Closed {
+                    end,
+                    key: g.key.clone(),
+                    first: g.first.clone(),
+                    results: g.states.iter().map(RetractState::result).collect(),
+                });
+            } else if g.pending == 0
+                && let Some(g) = self.slots[id as usize].take()
+            {
+                self.index.remove(&g.key[..]);
+                self.free.push(id);
+                freed = true;
+            }
+        }
+        if freed {
+            let slots = &self.slots;
+            self.order.retain(|id| slots[*id as usize].is_some());
+        }
+    }
+
+    fn close(&mut self, window: Window, kinds: &[AggKind], watermark: i64, out: &mut Vec<Closed>) {
+        self.build(kinds);
+        match window {
+            Window::Sliding { size } => loop {
+                let next_in = self.pending.front().map(|p| p.0);
+                let next_out = self.inside.front().map(|p| p.0.saturating_add(size));
+                let instant = match (next_in, next_out) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (a, b) => match a.or(b) {
+                        Some(i) => i,
+                        None => break,
+                    },
+                };
+                if instant > watermark {
+                    break;
+                }
+                while self.pending.front().is_some_and(|p| p.0 == instant) {
+                    self.enter();
+                }
+                while self
+                    .inside
+                    .front()
+                    .is_some_and(|p| p.0.saturating_add(size) <= instant)
+                {
+                    self.leave();
+                }
+                let dirty = std::mem::take(&mut self.dirty);
+                self.emit(&dirty, instant, out);
+                self.dirty = dirty;
+                self.dirty.clear();
+                self.unordered.clear();
+                self.closed = Some(instant);
+            },
+            Window::Hopping { size, hop, offset } => loop {
+                let from = self.closed.map_or(i64::MIN, |c| c.saturating_add(1));
+                let start = match (self.live, self.pending.front()) {
+                    (0, None) => break,
+                    // Nothing inside: go straight to the first window of the next event.
+                    (0, Some(p)) => p.0.max(from),
+                    _ => from,
+                };
+                let Some(end) = grid_at_or_after(start, hop, offset) else {
+                    break;
+                };
+                if end > watermark {
+                    break;
+                }
+                while self.pending.front().is_some_and(|p| p.0 <= end) {
+                    self.enter();
+                }
+                while self
+                    .inside
+                    .front()
+                    .is_some_and(|p| p.0.saturating_add(size) <= end)
+                {
+                    self.leave();
+                }
+                for id in self.dirty.drain(..) {
+                    if let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) {
+                        g.dirty = false;
+                    }
+                }
+                self.emit_all(end, out);
+                self.closed = Some(end);
+            },
+            _ => {}
+        }
+        self.closed = Some(self.closed.map_or(watermark, |c| c.max(watermark)));
+    }
+}
+
+/// A group in a [`RollingSnapshot`]: key, first event, sequence number of the oldest
+/// event inside, the events inside as (time, arguments), and the running aggregates
+/// (kept exactly: rebuilding them would round floats differently than the run did).
+type SnapshotGroup = (
+    Box<[Value]>,
+    Value,
+    u64,
+    Vec<(i64, Vec<Value>)>,
+    Vec<RetractState>,
+);
+
+/// What a snapshot keeps of a [`Rolling`] table, with groups in key order.
+#[derive(Serialize, Deserialize)]
+struct RollingSnapshot {
+    aggs: usize,
+    closed: Option<i64>,
+    /// Per group: key, first event, sequence number of the oldest event inside, and the
+    /// events inside as (time, arguments).
+    groups: Vec<SnapshotGroup>,
+    /// Events waiting to enter, in time order: (time, group key, arguments).
+    pending: Vec<(i64, Box<[Value]>, Vec<Value>)>,
+}
+
+impl Serialize for Rolling {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.aggs;
+        let mut times: HashMap<u32, Vec<i64>> = HashMap::new();
+        for (t, id) in &self.inside {
+            times.entry(*id).or_default().push(*t);
+        }
+        let mut groups: Vec<_> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(id, g)| Some((id as u32, g.as_ref()?)))
+            .map(|(id, g)| {
+                let ts = times.get(&id).map_or(&[][..], Vec::as_slice);
+                let args: Vec<Value> = g.args.iter().cloned().collect();
+                let events = ts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (*t, args.get(i * n..(i + 1) * n).unwrap_or(&[]).to_vec()))
+                    .collect::<Vec<_>>();
+                (
+                    Box::<[Value]>::from(&g.key[..]),
+                    g.first.clone(),
+                    g.front_seq,
+                    events,
+                    g.states.clone(),
+                )
+            })
+            .collect();
+        groups.sort_by(|a, b| cmp_keys(&a.0, &b.0));
+        let args: Vec<Value> = self.pending_args.iter().cloned().collect();
+        let pending = self
+            .pending
+            .iter()
+            .enumerate()
+            .map(|(i, (t, id))| {
+                let key = self.slots.get(*id as usize).and_then(Option::as_ref);
+                (
+                    *t,
+                    key.map_or_else(|| Box::from([]), |g| Box::from(&g.key[..])),
+                    args.get(i * n..(i + 1) * n).unwrap_or(&[]).to_vec(),
+                )
+            })
+            .collect();
+        RollingSnapshot {
+            aggs: n,
+            closed: self.closed,
+            groups,
+            pending,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rolling {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let snap = RollingSnapshot::deserialize(d)?;
+        let mut r = Rolling {
+            aggs: snap.aggs,
+            closed: snap.closed,
+            built: true,
+            ..Rolling::default()
+        };
+        let mut inside = Vec::new();
+        for (key, first, front_seq, events, states) in snap.groups {
+            if states.len() != snap.aggs {
+                r.built = false;
+            }
+            let id = r.slots.len() as u32;
+            if !events.is_empty() {
+                r.live += 1;
+            }
+            let mut args = VecDeque::new();
+            for (t, a) in &events {
+                inside.push((*t, id));
+                args.extend(a.iter().cloned());
+            }
+            r.index.insert(key.clone(), id);
+            r.unordered.push(id);
+            r.slots.push(Some(RollingGroup {
+                key: key.into(),
+                first,
+                states,
+                args,
+                len: events.len(),
+                front_seq,
+                pending: 0,
+                dirty: false,
+            }));
+        }
+        // Within a group events are in time order; across groups only time matters.
+        inside.sort_by_key(|e| e.0);
+        r.inside = inside.into();
+        for (t, key, args) in snap.pending {
+            let Some(&id) = r.index.get(&key) else {
+                r.built = false;
+                let id = r.slots.len() as u32;
+                r.index.insert(key.clone(), id);
+                r.unordered.push(id);
+                r.slots.push(Some(RollingGroup {
+                    key: key.into(),
+                    first: Value::Null,
+                    states: Vec::new(),
+                    args: VecDeque::new(),
+                    len: 0,
+                    front_seq: 0,
+                    pending: 1,
+                    dirty: false,
+                }));
+                r.pending.push_back((t, id));
+                r.pending_args.extend(args);
+                continue;
+            };
+            if let Some(g) = r.slots[id as usize].as_mut() {
+                g.pending += 1;
+            }
+            r.pending.push_back((t, id));
+            r.pending_args.extend(args);
+        }
+        Ok(r)
     }
 }

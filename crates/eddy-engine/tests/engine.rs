@@ -1142,3 +1142,69 @@ fn substreams_keep_a_watermark_per_key() {
         Err(EngineError::Unsupported { .. })
     ));
 }
+
+#[test]
+fn every_aggregate_on_every_window_kind_survives_snapshot_and_restore() {
+    let events: Vec<(f64, String)> = (0..60)
+        .map(|i| {
+            let v = if i % 7 == 3 {
+                "null".to_string()
+            } else {
+                format!("{}", (i * 5) % 11)
+            };
+            (i as f64 * 0.45, format!(r#""k":"k{}","v":{v}"#, i % 2))
+        })
+        .collect();
+    let aggregates = "COUNT(*) AS n, COUNT(v) AS nv, COUNT(DISTINCT v) AS d, SUM(v) AS s, AVG(v) AS a, \
+        MIN(v) AS mn, MAX(v) AS mx, STDEV(v) AS sd, STDEVP(v) AS sdp, VAR(v) AS va, VARP(v) AS vap, \
+        Percentile_Cont(0.5) OVER (ORDER BY v) AS pc, Percentile_Disc(0.25) OVER (ORDER BY v DESC) AS pd, \
+        TopOne() OVER (ORDER BY v DESC) AS top, Collect(v) AS c, CollectTop(2) OVER (ORDER BY v) AS ct";
+    for window in [
+        "TumblingWindow(second, 4)",
+        "HoppingWindow(second, 6, 2)",
+        "SlidingWindow(second, 3)",
+        "SessionWindow(second, 2, 8)",
+        "System.Timestamp()",
+        "Windows(Window('h', HoppingWindow(second, 6, 2)), Window('s', SlidingWindow(second, 3)), \
+         Window('x', SessionWindow(second, 1, 4)))",
+    ] {
+        let q = format!(
+            "SELECT k, System.Window().Id AS id, {aggregates}, System.Timestamp() AS w \
+             FROM s TIMESTAMP BY t GROUP BY k, {window}"
+        );
+        let mut straight = job(&q);
+        let mut expected = Vec::new();
+        for (s, f) in &events {
+            push(&mut straight, *s, f);
+        }
+        straight.finish();
+        straight.drain_output(&mut expected);
+        assert!(!expected.is_empty(), "{window}");
+        for cut in [1, 17, 30, 59] {
+            assert_eq!(
+                run_with_snapshot(&q, &events, cut),
+                expected,
+                "{window}, cut at {cut}"
+            );
+        }
+    }
+}
+
+#[test]
+fn windows_tags_rows_with_the_window_id() {
+    let q = "SELECT k, System.Window().Id AS id, COUNT(*) AS n, System.Timestamp() AS w FROM s \
+             TIMESTAMP BY t GROUP BY k, Windows(Window('ten', TumblingWindow(second, 10)), \
+             Window('five', Tumbling(second, 5)))";
+    let mut j = job(q);
+    for s in [1.0, 6.0, 10.0] {
+        push(&mut j, s, r#""k":"a""#);
+    }
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            format!(r#"{{"k":"a","id":"five","n":1,"w":"{}"}}"#, ts(5.0)),
+            format!(r#"{{"k":"a","id":"five","n":2,"w":"{}"}}"#, ts(10.0)),
+            format!(r#"{{"k":"a","id":"ten","n":3,"w":"{}"}}"#, ts(10.0)),
+        ]
+    );
+}

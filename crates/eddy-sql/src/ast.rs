@@ -358,6 +358,16 @@ pub enum Expr {
     },
     /// `(expr)` kept so that spans point at what the user wrote.
     Nested(Box<Expr>, Span),
+    /// `call(...).field`: a field of a function's record result, as in
+    /// `System.Window().Id`.
+    Member {
+        /// The call whose result is read.
+        expr: Box<Expr>,
+        /// The field name.
+        field: Ident,
+        /// Span of the whole expression.
+        span: Span,
+    },
 }
 
 impl Expr {
@@ -373,7 +383,8 @@ impl Expr {
             | Expr::Between { span, .. }
             | Expr::InList { span, .. }
             | Expr::Like { span, .. }
-            | Expr::IsNull { span, .. } => *span,
+            | Expr::IsNull { span, .. }
+            | Expr::Member { span, .. } => *span,
         }
     }
 }

@@ -813,9 +813,12 @@ impl Binder<'_> {
                     arg.span(),
                 ));
             }
-            if function_kind_of(w) != Some(FunctionKind::Window)
-                || w.dotted_name().eq_ignore_ascii_case("Windows")
-            {
+            if w.dotted_name().eq_ignore_ascii_case("Windows") {
+                return Err(self
+                    .err("Windows(...) cannot be nested", w.span)
+                    .with_help("list every window in one Windows(...)"));
+            }
+            if function_kind_of(w) != Some(FunctionKind::Window) {
                 return Err(self.err("expected a window inside Windows(...)", w.span));
             }
             out.push((id, self.window(w)?));
@@ -913,7 +916,7 @@ fn children(e: &Expr) -> Vec<&Expr> {
         }
         Expr::Binary { left, right, .. } => vec![left, right],
         Expr::Unary { expr, .. } | Expr::Nested(expr, _) | Expr::Cast { expr, .. } => vec![expr],
-        Expr::IsNull { expr, .. } => vec![expr],
+        Expr::IsNull { expr, .. } | Expr::Member { expr, .. } => vec![expr],
         Expr::Case {
             operand,
             branches,

@@ -38,7 +38,7 @@ pub const FUNCTIONS: &[FunctionInfo] = &[
     f("AVG", A, 1, 1),
     f("COUNT", A, 1, 1),
     f("Collect", A, 0, 1),
-    f("CollectTop", A, 1, 1),
+    f("CollectTop", A, 1, 2),
     f("MAX", A, 1, 1),
     f("MIN", A, 1, 1),
     f("Percentile_Cont", A, 1, 1),

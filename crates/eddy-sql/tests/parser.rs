@@ -111,6 +111,7 @@ fn sx(e: &Expr) -> String {
         }
         Expr::IsNull { expr, negated, .. } => format!("({}null? {})", not(*negated), sx(expr)),
         Expr::Nested(e, _) => sx(e),
+        Expr::Member { expr, field, .. } => format!("(. {} {})", sx(expr), field.name),
     }
 }
 
@@ -551,4 +552,11 @@ fn timestamp_is_a_usable_field_and_alias_name() {
     );
     let ts = s.from.source.timestamp_by.as_ref().expect("timestamp by");
     assert_eq!(sx(&ts.expr), "timestamp");
+}
+
+#[test]
+fn member_access_on_a_call_result() {
+    assert_eq!(ex("System.Window().Id"), "(. System.Window() Id)");
+    assert_eq!(ex("System.Window().[Id]"), "(. System.Window() Id)");
+    assert_eq!(ex("f(x).a.b"), "(. (. f(x) a) b)");
 }

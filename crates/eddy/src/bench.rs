@@ -59,6 +59,9 @@ enum Which {
     Pipeline,
     /// Both.
     All,
+    /// Tumbling, hopping (60 windows per event) and sliding windows over 100 K keys in
+    /// the engine, on the same events.
+    Windows,
 }
 
 const KEYS: u64 = 100;
@@ -78,6 +81,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
         None => {}
     }
+    if args.which == Which::Windows {
+        return windows(args.events);
+    }
     let mut rows = Vec::new();
     if args.which != Which::Pipeline {
         let events = usize::try_from(args.events)?;
@@ -90,6 +96,41 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         rows.push(row("pipeline", args.events, elapsed, per_second));
     }
     let columns = ["benchmark", "events", "seconds", "events/s"]
+        .map(String::from)
+        .to_vec();
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(ResultSet { columns, rows }.render(Format::Table).as_bytes())?;
+    Ok(())
+}
+
+/// `eddy bench windows`: the window kinds' figures and their ratios to tumbling.
+fn windows(events: u64) -> anyhow::Result<()> {
+    const WINDOW_KEYS: usize = 100_000;
+    const WINDOW_EVENTS_PER_SECOND: i64 = 100_000;
+    let f = eddy_engine::bench::bench_window_kinds(
+        usize::try_from(events)?,
+        WINDOW_KEYS,
+        WINDOW_EVENTS_PER_SECOND,
+    );
+    let tumbling = f.tumbling.events_per_second;
+    let rows = [
+        ("TumblingWindow(second, 60)", f.tumbling),
+        ("HoppingWindow(second, 60, 1)", f.hopping),
+        ("SlidingWindow(second, 60)", f.sliding),
+    ]
+    .into_iter()
+    .map(|(name, w)| {
+        let ratio = (w.events_per_second / tumbling * 100.0).round() / 100.0;
+        vec![
+            json!(name),
+            json!(events),
+            json!(w.rows),
+            json!(w.events_per_second.round() as u64),
+            json!(ratio),
+        ]
+    })
+    .collect();
+    let columns = ["window", "events", "rows", "events/s", "vs tumbling"]
         .map(String::from)
         .to_vec();
     let mut stdout = std::io::stdout().lock();

@@ -262,14 +262,26 @@ impl Parser<'_> {
             None
         };
         let span = self.since(start);
-        Ok(Expr::Function(Box::new(FunctionCall {
+        let mut expr = Expr::Function(Box::new(FunctionCall {
             name,
             args,
             star,
             distinct,
             over,
             span,
-        })))
+        }));
+        // `System.Window().Id`: fields of a call's record result.
+        while self.is_punct(".") && matches!(self.peek_at(1), Tok::Word(_) | Tok::Quoted(_)) {
+            self.advance();
+            let field = self.any_ident();
+            let span = self.since(start);
+            expr = Expr::Member {
+                expr: Box::new(expr),
+                field,
+                span,
+            };
+        }
+        Ok(expr)
     }
 
     /// `OVER ([PARTITION BY ..] [ORDER BY ..] [LIMIT DURATION(..)] [WHEN ..])`.
