@@ -24,6 +24,16 @@ pub enum EngineError {
     Snapshot(String),
 }
 
+impl EngineError {
+    /// Adds a help line to a query diagnostic (other errors are returned unchanged).
+    pub(crate) fn with_help(self, help: impl Into<String>) -> EngineError {
+        match self {
+            EngineError::Sql(d) => EngineError::Sql(d.with_help(help)),
+            other => other,
+        }
+    }
+}
+
 /// Why one input event was rejected; the job counts it and continues.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EventError {

@@ -32,6 +32,9 @@ pub(crate) fn compile_scalar(
 ) -> Result<Eval, EngineError> {
     let (min, max, f): (usize, usize, Fun) = match name {
         "dateadd" | "datediff" | "datepart" | "datename" => return date_function(c, name, call),
+        "regexmatch" => return regex_match(c, call),
+        "patindex" => return patindex(c, call),
+        "getmetadatapropertyvalue" => return metadata_property(c, call),
         "upper" => (1, 1, |a| {
             string1(&a[0], |s| Value::String(s.to_uppercase().into()))
         }),
@@ -154,6 +157,127 @@ pub(crate) fn compile_scalar(
         let vals = args.iter().map(|a| a(ctx)).collect::<Result<Vec<_>, _>>()?;
         f(&vals)
     }))
+}
+
+/// `REGEXMATCH(s, pattern)`: 1-based position of the first match, 0 when none or when
+/// the pattern is invalid; case-insensitive, as ASA documents.
+fn regex_match(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, EngineError> {
+    let [s, p] = call.args.as_slice() else {
+        return Err(arity(c, call));
+    };
+    let build = |p: &str| {
+        regex::RegexBuilder::new(p)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+            .ok()
+    };
+    let s = c.compile(s)?;
+    if let Expr::Literal(Literal::String(p), _) = p {
+        let re = build(p);
+        return Ok(Box::new(move |ctx| {
+            Ok(match (str_arg(&s(ctx)?)?, &re) {
+                (None, _) => Value::Null,
+                (Some(s), Some(re)) => position(s, re.find(s).map(|m| m.start())),
+                (Some(_), None) => Value::BigInt(0),
+            })
+        }));
+    }
+    let p = c.compile(p)?;
+    Ok(Box::new(move |ctx| {
+        let (s, p) = (s(ctx)?, p(ctx)?);
+        Ok(match (str_arg(&s)?, str_arg(&p)?) {
+            (Some(s), Some(p)) => match build(p) {
+                Some(re) => position(s, re.find(s).map(|m| m.start())),
+                None => Value::BigInt(0),
+            },
+            _ => Value::Null,
+        })
+    }))
+}
+
+/// A 1-based character position from a byte offset (0 when absent).
+fn position(s: &str, byte: Option<usize>) -> Value {
+    Value::BigInt(byte.map_or(0, |b| s[..b].chars().count() as i64 + 1))
+}
+
+/// `PATINDEX('%pattern%', s)`: 1-based position of the first occurrence of a LIKE
+/// pattern, 0 when absent; without a leading (trailing) `%` the match must start (end)
+/// the string, as in T-SQL.
+fn patindex(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, EngineError> {
+    let [p, s] = call.args.as_slice() else {
+        return Err(arity(c, call));
+    };
+    fn build(p: &str) -> Result<regex::Regex, String> {
+        let (start, body) = match p.strip_prefix('%') {
+            Some(rest) => ("", rest),
+            None => ("^", p),
+        };
+        let (body, end) = match body.strip_suffix('%') {
+            Some(rest) => (rest, ""),
+            None => (body, "$"),
+        };
+        let body = crate::expr::like_body(body)?;
+        regex::Regex::new(&format!("{start}(?s:{body}){end}")).map_err(|e| e.to_string())
+    }
+    let s = c.compile(s)?;
+    if let Expr::Literal(Literal::String(text), span) = p {
+        let re = build(text).map_err(|e| crate::expr::invalid(c.text, *span, e))?;
+        return Ok(Box::new(move |ctx| {
+            Ok(match str_arg(&s(ctx)?)? {
+                Some(s) => position(s, re.find(s).map(|m| m.start())),
+                None => Value::Null,
+            })
+        }));
+    }
+    let p = c.compile(p)?;
+    Ok(Box::new(move |ctx| {
+        let (s, p) = (s(ctx)?, p(ctx)?);
+        Ok(match (str_arg(&s)?, str_arg(&p)?) {
+            (Some(s), Some(p)) => {
+                let re = build(p).map_err(EvalError::Type)?;
+                position(s, re.find(s).map(|m| m.start()))
+            }
+            _ => Value::Null,
+        })
+    }))
+}
+
+/// `GetMetadataPropertyValue(input, 'property')`: the property is resolved once.
+fn metadata_property(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, EngineError> {
+    let [Expr::Column(..), Expr::Literal(Literal::String(name), span)] = call.args.as_slice()
+    else {
+        return Err(crate::expr::invalid(
+            c.text,
+            call.span,
+            "GetMetadataPropertyValue takes an input alias and a property name in quotes",
+        )
+        .with_help("e.g. GetMetadataPropertyValue(input, 'EventEnqueuedUtcTime')"));
+    };
+    let Some(prop) = crate::meta::Property::parse(name) else {
+        return Err(crate::expr::invalid(
+            c.text,
+            *span,
+            format!("unknown metadata property '{name}'"),
+        )
+        .with_help(
+            "valid: EventEnqueuedUtcTime, EventProcessedUtcTime, PartitionId, Offset, \
+             [EventHub].[...] of these, or [User].[name]",
+        ));
+    };
+    Ok(Box::new(move |_| Ok(prop.read())))
+}
+
+fn arity(c: &ExprCompiler, call: &FunctionCall) -> EngineError {
+    crate::expr::unsupported(
+        c.text,
+        call.span,
+        format!(
+            "{}(...) with {} arguments",
+            call.dotted_name(),
+            call.args.len()
+        ),
+    )
 }
 
 fn str_arg(v: &Value) -> Result<Option<&str>, EvalError> {

@@ -5,7 +5,8 @@
 //! - `decode`: the event decoder (only the fields a query reads, shared field names);
 //! - [`time`]: datetimes as 100-ns ticks, ISO-8601 parsing and ASA's output format;
 //! - `expr` and `functions`: syntax-tree expressions compiled once into closures;
-//!   `analytic`: LAG, LAST and ISFIRST state; `geo`: GeoJSON points and polygons;
+//!   `analytic`: LAG, LAST, ISFIRST and windowless aggregates; `meta`: event metadata
+//!   (partition, offset, arrival); `geo`: GeoJSON points and polygons;
 //! - `agg`: aggregate state; `window`: window assignment and per-window group state;
 //! - `operator`: one operator per SELECT (APPLY or `join`, filter, then projection or
 //!   window aggregation);
@@ -44,11 +45,12 @@ mod functions;
 mod geo;
 pub mod job;
 mod join;
+mod meta;
 mod operator;
 pub mod time;
 pub mod value;
 mod window;
 
 pub use error::{EngineError, EventError};
-pub use job::{Arrival, Job, JobMetrics, JobOptions, OutOfOrderAction, OutputRow};
+pub use job::{Arrival, InputMetrics, Job, JobMetrics, JobOptions, OutOfOrderAction, OutputRow};
 pub use value::{Record, Row, Value};

@@ -667,7 +667,7 @@ impl Operator {
                 Ok(None) => {}
                 Err(e) => {
                     *errors += 1;
-                    tracing::debug!(error = %e, "dropped a window row");
+                    tracing::warn!(error = %e, "window row dropped: runtime error");
                 }
             }
         }
@@ -728,9 +728,10 @@ pub(crate) struct OperatorState {
     analytics: Vec<AnalyticState>,
 }
 
+/// Counts a runtime evaluation error; the event (or row) it hit is dropped, never silently.
 fn count(errors: &mut u64, e: EvalError) {
     *errors += 1;
-    tracing::debug!(error = %e, "dropped an event");
+    tracing::warn!(error = %e, "event dropped: runtime error");
 }
 
 /// Compiles the ON of a two-way join and switches `c` to join column resolution.
