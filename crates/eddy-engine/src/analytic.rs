@@ -1,7 +1,9 @@
 //! Analytic functions, evaluated on every event before WHERE and grouping:
-//! `LAG(x [, offset [, default]])`, `LAST(x [, default])` and `ISFIRST(unit, n)`, each
+//! `LAG(x [, offset [, default]])` (`LAG(*)`: the whole event), `LAST(x [, default])`,
+//! `ISFIRST(unit, n)` and the windowless aggregates `SUM/AVG/MIN/MAX/COUNT(x)`, each
 //! `OVER ([PARTITION BY k] [LIMIT DURATION(unit, n)] [WHEN cond])`. Each keeps, per
-//! partition key, only the few recent values it can still return.
+//! partition key, only the recent values it can still return (for aggregates: the
+//! matching events within LIMIT DURATION, the current one included).
 
 use crate::error::{EngineError, EvalError};
 use crate::expr::{Ctx, Eval, ExprCompiler, truthy, unsupported};
@@ -17,6 +19,86 @@ enum Kind {
     Last,
     /// 1 for the first matching event of each aligned interval of this length, else 0.
     IsFirst { interval: i64 },
+    /// A windowless aggregate over the matching events within LIMIT DURATION.
+    Aggregate(AggOp),
+}
+
+/// The aggregates that run without a window, over `OVER (... LIMIT DURATION ...)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AggOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    CountStar,
+}
+
+impl AggOp {
+    fn parse(name: &str, star: bool) -> Option<AggOp> {
+        Some(match name {
+            "sum" => AggOp::Sum,
+            "avg" => AggOp::Avg,
+            "min" => AggOp::Min,
+            "max" => AggOp::Max,
+            "count" if star => AggOp::CountStar,
+            "count" => AggOp::Count,
+            _ => return None,
+        })
+    }
+
+    /// The aggregate of `values`; NULLs are ignored (COUNT(*) counts every event).
+    fn apply<'v>(self, values: impl Iterator<Item = &'v Value>) -> Result<Value, EvalError> {
+        let mut non_null = values.filter(|v| self == AggOp::CountStar || !v.is_null());
+        Ok(match self {
+            AggOp::Count | AggOp::CountStar => Value::BigInt(non_null.count() as i64),
+            AggOp::Sum | AggOp::Avg => {
+                let (mut int, mut float, mut n, mut is_float) = (0i64, 0f64, 0u64, false);
+                for v in non_null {
+                    n += 1;
+                    match v {
+                        Value::BigInt(i) if !is_float => {
+                            int = int.checked_add(*i).ok_or(EvalError::Overflow)?;
+                        }
+                        v => {
+                            let x = v.as_f64().ok_or_else(|| {
+                                EvalError::Type(format!("SUM/AVG of {}", v.type_name()))
+                            })?;
+                            if !is_float {
+                                float = int as f64;
+                                is_float = true;
+                            }
+                            float += x;
+                        }
+                    }
+                }
+                match (n, self, is_float) {
+                    (0, _, _) => Value::Null,
+                    (_, AggOp::Sum, false) => Value::BigInt(int),
+                    (_, AggOp::Sum, true) => Value::Float(float),
+                    (_, _, false) => Value::Float(int as f64 / n as f64),
+                    (_, _, true) => Value::Float(float / n as f64),
+                }
+            }
+            AggOp::Min | AggOp::Max => {
+                let Some(first) = non_null.next() else {
+                    return Ok(Value::Null);
+                };
+                let mut best = first;
+                for v in non_null {
+                    let o = v.sql_cmp(best).map_err(EvalError::Type)?;
+                    let better = match self {
+                        AggOp::Min => o == Some(std::cmp::Ordering::Less),
+                        _ => o == Some(std::cmp::Ordering::Greater),
+                    };
+                    if better {
+                        best = v;
+                    }
+                }
+                best.clone()
+            }
+        })
+    }
 }
 
 /// One analytic call of a SELECT.
@@ -78,6 +160,11 @@ impl Analytic {
             None => i64::MAX,
         };
         let (kind, value, default) = match (name, call.args.as_slice()) {
+            ("lag", []) if call.star => {
+                // LAG(*): the previous event itself.
+                let whole: Eval = Box::new(|c| Ok(c.record.clone()));
+                (Kind::Lag { offset: 1 }, Some(whole), None)
+            }
             ("lag", [x, rest @ ..]) if rest.len() <= 2 => {
                 let offset = match rest.first() {
                     Some(o) => literal_int(o)
@@ -94,6 +181,21 @@ impl Analytic {
             ("isfirst", args) => {
                 let interval = unit_count(args).ok_or_else(|| bad("with these arguments"))?;
                 (Kind::IsFirst { interval }, None, None)
+            }
+            (agg, args) if AggOp::parse(agg, call.star).is_some() => {
+                if over.limit_duration.is_none() {
+                    return Err(bad("OVER (...) without LIMIT DURATION"));
+                }
+                if call.distinct {
+                    return Err(bad("with DISTINCT in OVER (...)"));
+                }
+                let op = AggOp::parse(agg, call.star).unwrap_or(AggOp::CountStar);
+                let value = match (op, args) {
+                    (AggOp::CountStar, _) => None,
+                    (_, [x]) => Some(c.compile(x)?),
+                    _ => return Err(bad("without exactly one argument")),
+                };
+                (Kind::Aggregate(op), value, None)
             }
             _ => return Err(bad("")),
         };
@@ -169,10 +271,17 @@ impl Analytic {
                 history.push_back((ctx.time, end));
                 Value::BigInt(i64::from(first))
             }
+            Kind::Aggregate(op) => {
+                if matches {
+                    history.push_back((ctx.time, self.value(ctx)?));
+                }
+                op.apply(history.iter().map(|(_, v)| v))?
+            }
         })
     }
 
     fn value(&self, ctx: &Ctx) -> Result<Value, EvalError> {
-        self.value.as_ref().map_or(Ok(Value::Null), |v| v(ctx))
+        // COUNT(*) has no argument: every event counts as a non-NULL value.
+        self.value.as_ref().map_or(Ok(Value::Bit(true)), |v| v(ctx))
     }
 }

@@ -396,7 +396,9 @@ impl<'a> ExprCompiler<'a> {
         ) {
             return self.ordered_aggregate(call, &name);
         }
-        if matches!(name.as_str(), "lag" | "last" | "isfirst") {
+        let windowless =
+            call.over.is_some() && matches!(name.as_str(), "sum" | "avg" | "min" | "max" | "count");
+        if windowless || matches!(name.as_str(), "lag" | "last" | "isfirst") {
             if self.aggs.is_some() {
                 return Err(
                     self.unsupported(call.span, format!("{name}(...) in a grouped SELECT list"))
