@@ -112,10 +112,46 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     job.drain_output(&mut rows);
     sink.write(&mut rows)?;
     sink.flush()?;
-    if let Ok(metrics) = serde_json::to_string(&job.metrics()) {
+    let metrics = job.metrics();
+    if let Some(line) = summary(&metrics) {
+        eprintln!("{line}");
+    }
+    if let Ok(metrics) = serde_json::to_string(&metrics) {
         tracing::info!(%metrics, "run finished");
     }
     Ok(())
+}
+
+/// One stderr line naming, per input, the events a time policy or a conversion touched,
+/// and the rows lost to runtime errors; `None` when there were none.
+fn summary(m: &eddy_engine::JobMetrics) -> Option<String> {
+    if !m.has_policy_events() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for i in &m.inputs {
+        let counts: Vec<String> = [
+            (i.late_events, "late"),
+            (i.early_events, "early"),
+            (i.out_of_order_events, "out of order"),
+            (i.adjusted_events, "adjusted"),
+            (i.dropped_events, "dropped"),
+            (i.conversion_errors, "conversion errors"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !counts.is_empty() {
+            parts.push(format!("input '{}': {}", i.name, counts.join(", ")));
+        }
+    }
+    let conversions: u64 = m.inputs.iter().map(|i| i.conversion_errors).sum();
+    let runtime = m.errors.saturating_sub(conversions);
+    if runtime > 0 {
+        parts.push(format!("{runtime} runtime errors"));
+    }
+    Some(format!("stats: {}", parts.join("; ")))
 }
 
 fn job_options(args: &RunArgs) -> anyhow::Result<JobOptions> {

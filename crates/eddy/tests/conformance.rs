@@ -28,7 +28,11 @@ fn discover(dir: &Path, prefix: &str, out: &mut Vec<String>) {
         .collect();
     entries.sort();
     for path in entries {
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let case = if prefix.is_empty() {
             name
         } else {
@@ -144,7 +148,10 @@ fn every_case_matches_its_expected_output() {
             scope.spawn(|| {
                 while let Some(case) = queue.lock().expect("queue").pop() {
                     if let Err(why) = check(&case) {
-                        failures.lock().expect("failures").push(format!("{case}: {why}"));
+                        failures
+                            .lock()
+                            .expect("failures")
+                            .push(format!("{case}: {why}"));
                     }
                 }
             });
