@@ -18,6 +18,8 @@ pub enum EngineError {
         line: usize,
         /// 1-based column in the query text.
         column: usize,
+        /// Where in the query text, to show the offending text.
+        span: eddy_sql::span::Span,
     },
     /// A snapshot could not be written or does not fit this job.
     #[error("snapshot: {0}")]
@@ -25,6 +27,19 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// The error drawn over the query text like a compiler diagnostic (line:column, the
+    /// source line, carets under the offending text), for errors that point into it.
+    pub fn render(&self, text: &str) -> Option<String> {
+        match self {
+            EngineError::Sql(d) => Some(d.render(text)),
+            EngineError::Unsupported { message, span, .. } => Some(
+                eddy_sql::Diagnostic::new(format!("{message} is not supported yet"), *span, text)
+                    .render(text),
+            ),
+            EngineError::Snapshot(_) => None,
+        }
+    }
+
     /// Adds a help line to a query diagnostic (other errors are returned unchanged).
     pub(crate) fn with_help(self, help: impl Into<String>) -> EngineError {
         match self {

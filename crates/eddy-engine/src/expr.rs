@@ -63,6 +63,7 @@ pub(crate) fn unsupported(text: &str, span: Span, what: impl Into<String>) -> En
         message: what.into(),
         line,
         column,
+        span,
     }
 }
 

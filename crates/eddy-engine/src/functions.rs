@@ -33,6 +33,7 @@ pub(crate) fn compile_scalar(
     let (min, max, f): (usize, usize, Fun) = match name {
         "dateadd" | "datediff" | "datepart" | "datename" => return date_function(c, name, call),
         "regexmatch" => return regex_match(c, call),
+        "coalesce" => return coalesce(c, call),
         "patindex" => return patindex(c, call),
         "getmetadatapropertyvalue" => return metadata_property(c, call),
         "upper" => (1, 1, |a| {
@@ -83,7 +84,19 @@ pub(crate) fn compile_scalar(
         "sqrt" => (1, 1, |a| float1(&a[0], f64::sqrt)),
         "square" => (1, 1, |a| float1(&a[0], |x| x * x)),
         "exp" => (1, 1, |a| float1(&a[0], f64::exp)),
-        "sign" => (1, 1, |a| num1(&a[0], |i| Ok(i.signum()), f64::signum)),
+        "sign" => (1, 1, |a| {
+            num1(
+                &a[0],
+                |i| Ok(i.signum()),
+                |f| if f == 0.0 { 0.0 } else { f.signum() },
+            )
+        }),
+        "nullif" => (2, 2, |a| {
+            Ok(match a[0].sql_cmp(&a[1]).map_err(EvalError::Type)? {
+                Some(std::cmp::Ordering::Equal) => Value::Null,
+                _ => a[0].clone(),
+            })
+        }),
         "gettype" => (1, 1, |a| Ok(a[0].type_name().into())),
         "getarraylength" => (1, 1, |a| match &a[0] {
             Value::Array(x) => Ok(Value::BigInt(x.len() as i64)),
@@ -193,6 +206,27 @@ fn regex_match(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, Engine
             },
             _ => Value::Null,
         })
+    }))
+}
+
+/// `COALESCE(a, b, ...)`: the first non-NULL argument; later ones are not evaluated.
+fn coalesce(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, EngineError> {
+    if call.args.is_empty() {
+        return Err(arity(c, call));
+    }
+    let args = call
+        .args
+        .iter()
+        .map(|a| c.compile(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Box::new(move |ctx| {
+        for a in &args {
+            match a(ctx)? {
+                Value::Null => {}
+                v => return Ok(v),
+            }
+        }
+        Ok(Value::Null)
     }))
 }
 

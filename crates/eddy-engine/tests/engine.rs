@@ -577,6 +577,7 @@ fn unsupported_constructs_report_where() {
             line,
             column,
             message,
+            ..
         }) => {
             assert_eq!((line, column), (2, 3), "{message}");
             assert!(message.contains("udf.double"), "{message}");

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use eddy_connectors::files::NdjsonSink;
 use eddy_connectors::ndjson::{self, LineEvent};
-use eddy_engine::{Arrival, EngineError, Job, JobOptions, OutOfOrderAction, OutputRow};
+use eddy_engine::{Arrival, Job, JobOptions, OutOfOrderAction, OutputRow};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -67,11 +67,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.query.display()))?;
     let mut job = match Job::compile(&text, options) {
         Ok(job) => job,
-        Err(EngineError::Sql(diagnostic)) => {
-            eprint!("{}", diagnostic.render(&text));
-            return Err(Exit(2).into());
-        }
-        Err(err) => return Err(usage_error(err)),
+        Err(err) => match err.render(&text) {
+            Some(rendered) => {
+                eprint!("{rendered}");
+                return Err(Exit(2).into());
+            }
+            None => return Err(usage_error(err)),
+        },
     };
     let mut sink = Sink::open(&job, args.output_dir.as_deref())?;
     let bodies = read_inputs(&mut job, &args.inputs)?;
