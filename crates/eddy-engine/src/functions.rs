@@ -42,8 +42,11 @@ pub(crate) fn compile_scalar(
         "lower" => (1, 1, |a| {
             string1(&a[0], |s| Value::String(s.to_lowercase().into()))
         }),
+        // Trailing blanks do not count, as ASA documents.
         "len" => (1, 1, |a| {
-            string1(&a[0], |s| Value::BigInt(s.chars().count() as i64))
+            string1(&a[0], |s| {
+                Value::BigInt(s.trim_end_matches(' ').chars().count() as i64)
+            })
         }),
         "concat" => (1, usize::MAX, |a| {
             Ok(Value::String(
@@ -66,11 +69,10 @@ pub(crate) fn compile_scalar(
         "day" => (1, 1, |a| part(DatePart::Day, &a[0])),
         "left" => (2, 2, |a| take_chars(a, false)),
         "right" => (2, 2, |a| take_chars(a, true)),
-        "ltrim" => (1, 1, |a| {
-            string1(&a[0], |s| s.trim_start_matches(' ').into())
-        }),
-        "rtrim" => (1, 1, |a| string1(&a[0], |s| s.trim_end_matches(' ').into())),
-        "trim" => (1, 1, |a| string1(&a[0], |s| s.trim_matches(' ').into())),
+        // ASA trims every Unicode white-space character, not only spaces as T-SQL does.
+        "ltrim" => (1, 1, |a| string1(&a[0], |s| s.trim_start().into())),
+        "rtrim" => (1, 1, |a| string1(&a[0], |s| s.trim_end().into())),
+        "trim" => (1, 1, |a| string1(&a[0], |s| s.trim().into())),
         "reverse" => (1, 1, |a| {
             string1(&a[0], |s| {
                 s.chars().rev().collect::<String>().as_str().into()
@@ -80,7 +82,7 @@ pub(crate) fn compile_scalar(
         "charindex" => (2, 3, charindex),
         "concat_ws" => (2, usize::MAX, concat_ws),
         "replicate" => (2, 2, replicate),
-        "power" => (2, 2, |a| float2(a, f64::powf)),
+        "power" => (2, 2, power),
         "sqrt" => (1, 1, |a| float1(&a[0], f64::sqrt)),
         "square" => (1, 1, |a| float1(&a[0], |x| x * x)),
         "exp" => (1, 1, |a| float1(&a[0], f64::exp)),
@@ -463,6 +465,26 @@ fn float2(a: &[Value], f: fn(f64, f64) -> f64) -> Result<Value, EvalError> {
                 y.type_name()
             ))),
         },
+    }
+}
+
+/// `POWER(x, y)`: of the type of `x`, as ASA documents (a bigint power is exact, or
+/// truncated when `y` is fractional or negative).
+fn power(a: &[Value]) -> Result<Value, EvalError> {
+    match (&a[0], &a[1]) {
+        (Value::BigInt(x), Value::BigInt(y)) if *y >= 0 => u32::try_from(*y)
+            .ok()
+            .and_then(|y| x.checked_pow(y))
+            .map(Value::BigInt)
+            .ok_or(EvalError::Overflow),
+        (Value::BigInt(_), _) => match float2(a, f64::powf)? {
+            Value::Float(f) if f.is_finite() && f.abs() < 9.2e18 => {
+                Ok(Value::BigInt(f.trunc() as i64))
+            }
+            Value::Float(_) => Err(EvalError::Overflow),
+            other => Ok(other),
+        },
+        _ => float2(a, f64::powf),
     }
 }
 
