@@ -358,7 +358,11 @@ impl<'a> ExprCompiler<'a> {
                 let (x, neg) = (self.compile(expr)?, *negated);
                 // A literal pattern is translated once; others per event.
                 if let Expr::Literal(Literal::String(p), span) = pattern.as_ref() {
-                    let re = like_regex(p).map_err(|e| invalid(self.text, *span, e))?;
+                    let re = like_regex(p).map_err(|e| {
+                        invalid(self.text, *span, e).with_help(
+                            "LIKE takes % (any run), _ (one character), [abc], [a-z] and [^abc]; write [[] for a literal [",
+                        )
+                    })?;
                     return Ok(Box::new(move |c| match x(c)? {
                         Value::Null => Ok(Value::Null),
                         Value::String(s) => not_if(Value::Bit(re.is_match(&s)), neg),
