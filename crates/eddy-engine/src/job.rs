@@ -912,8 +912,12 @@ fn apply_policies(
     arrival: i64,
 ) -> Option<i64> {
     let adjust = o.out_of_order_action == OutOfOrderAction::Adjust;
-    let Some(i) = m.inputs.get_mut(input) else {
-        return None;
+    // The per-input counters always exist (push_record sizes them); a spare keeps the
+    // policy itself independent of that.
+    let mut spare = InputMetrics::default();
+    let i = match m.inputs.get_mut(input) {
+        Some(i) => i,
+        None => &mut spare,
     };
     if time > arrival.saturating_add(EARLY_LIMIT) {
         m.early_events += 1;

@@ -634,7 +634,7 @@ fn more_scalar_functions() {
     assert_eq!(
         finish(&mut j),
         vec![
-            r#"{"l":"ab","r":"cd","t":"x","rep":"aBcd","ci":3,"cw":"a-b","rev":"dcba","p":1024.0,"sq":4.0,"sg":-1,"ty":"nvarchar(max)","n":2,"second":20,"deep":true,"dt":"2024-02-29T01:02:03.0040000Z","st":"aXYef","tr":"2*(3+4)","u":65,"nc":"B","sp":"[  ]","mon":"March","wd":"Tuesday"}"#
+            r#"{"l":"ab","r":"cd","t":"x","rep":"aBcd","ci":3,"cw":"a-b","rev":"dcba","p":1024,"sq":4.0,"sg":-1,"ty":"nvarchar(max)","n":2,"second":20,"deep":true,"dt":"2024-02-29T01:02:03.0040000Z","st":"aXYef","tr":"2*(3+4)","u":65,"nc":"B","sp":"[  ]","mon":"March","wd":"Tuesday"}"#
         ]
     );
 }

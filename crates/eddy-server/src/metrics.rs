@@ -11,6 +11,8 @@ use eddy_engine::InputMetrics;
 
 /// (metric name suffix, help text, how to read it from a job's counters).
 type JobCounter = (&'static str, &'static str, fn(&MetricsView) -> u64);
+/// (metric name suffix, help text, how to read it from one input's counters).
+type InputCounter = (&'static str, &'static str, fn(&InputMetrics) -> u64);
 
 /// Seconds of history behind a stream's events/s rate.
 const RATE_WINDOW_S: i64 = 5;
@@ -152,7 +154,7 @@ impl Metrics {
                 );
             }
         }
-        let input_counters: [(&str, &str, fn(&InputMetrics) -> u64); 7] = [
+        let input_counters: [InputCounter; 7] = [
             ("events", "Events pushed from this input.", |i| {
                 i.input_events
             }),
