@@ -188,7 +188,7 @@ impl Metrics {
             ),
         ];
         for (name, help, get) in input_counters {
-            let metric = format!("eddy_job_input_{name}_total");
+            let metric = format!("eddy_input_{name}_total");
             header(&mut out, &metric, "counter", help);
             for job in jobs {
                 for input in &job.status.metrics.inputs {
