@@ -297,8 +297,8 @@ fn metadata_property(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, 
             format!("unknown metadata property '{name}'"),
         )
         .with_help(
-            "valid: EventEnqueuedUtcTime, EventProcessedUtcTime, PartitionId, Offset, \
-             [EventHub].[...] of these, or [User].[name]",
+            "valid: EventEnqueuedUtcTime, EventProcessedUtcTime, PartitionId, Offset, EventId, \
+             EventHub (all as a record), [EventHub].[...] of these, [User] or [User].[name]",
         ));
     };
     Ok(Box::new(move |_| Ok(prop.read())))

@@ -524,6 +524,7 @@ impl Job {
             Arrival::FromPayload => record_field_time(&record),
         };
         set_current(Some(EventMeta {
+            input: input as u32,
             partition,
             offset,
             arrival: known_arrival.unwrap_or_else(now_ticks),
@@ -553,6 +554,7 @@ impl Job {
                 (None, None) => now_ticks(),
             };
             let meta = EventMeta {
+                input: input as u32,
                 partition,
                 offset,
                 arrival,

@@ -12,10 +12,14 @@ use crate::time::now_ticks;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
+use std::sync::Arc;
 
 /// Where and when one event arrived.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EventMeta {
+    /// Index of the input in the job.
+    #[serde(default)]
+    pub input: u32,
     /// Input partition.
     pub partition: u32,
     /// Offset in that partition.
@@ -45,6 +49,13 @@ pub(crate) enum Property {
     PartitionId,
     /// Offset in the partition (bigint); also answers `SequenceNumber`.
     Offset,
+    /// A stable unique id of the event (`EventId`): a GUID-shaped string made of the
+    /// input, partition and offset, so a replay gives the same id.
+    EventId,
+    /// Every adapter property as one record (`EventHub`, `IoTHub`, `Kafka`).
+    All,
+    /// Every user property as one record (`[User]`); eddy carries none yet, so empty.
+    User,
     /// A property eddy does not carry (e.g. `[User].[x]`, headers): always NULL.
     Absent,
 }
@@ -62,6 +73,10 @@ impl Property {
             Some(("eventhub" | "iothub" | "kafka", rest)) => rest,
             Some(("user", _)) => return Some(Property::Absent),
             Some(_) => return None,
+            None if matches!(plain.as_str(), "eventhub" | "iothub" | "kafka") => {
+                return Some(Property::All);
+            }
+            None if plain == "user" => return Some(Property::User),
             None => plain.as_str(),
         };
         Some(match last {
@@ -69,9 +84,13 @@ impl Property {
             "eventprocessedutctime" => Property::ProcessedTime,
             "partitionid" => Property::PartitionId,
             "offset" | "sequencenumber" => Property::Offset,
-            "eventid" | "partitionkey" | "connectiondeviceid" | "messageid" | "key" => {
-                Property::Absent
-            }
+            "eventid" => Property::EventId,
+            "partitionkey"
+            | "iotconnectiondeviceid"
+            | "connectiondeviceid"
+            | "messageid"
+            | "correlationid"
+            | "key" => Property::Absent,
             _ => return None,
         })
     }
@@ -86,6 +105,38 @@ impl Property {
             Property::ProcessedTime => Value::DateTime(now_ticks()),
             Property::PartitionId => Value::BigInt(i64::from(m.partition)),
             Property::Offset => Value::BigInt(i64::try_from(m.offset).unwrap_or(i64::MAX)),
+            Property::EventId => Value::String(
+                format!(
+                    "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                    m.input,
+                    m.partition >> 16,
+                    m.partition & 0xffff,
+                    m.offset >> 48,
+                    m.offset & 0xffff_ffff_ffff
+                )
+                .into(),
+            ),
+            Property::All => {
+                let names: Vec<Arc<str>> = [
+                    "EventEnqueuedUtcTime",
+                    "EventProcessedUtcTime",
+                    "PartitionId",
+                    "Offset",
+                ]
+                .into_iter()
+                .map(Into::into)
+                .collect();
+                let values = [
+                    Property::EnqueuedTime,
+                    Property::ProcessedTime,
+                    Property::PartitionId,
+                    Property::Offset,
+                ]
+                .map(Property::read)
+                .to_vec();
+                crate::value::Record::new(Arc::from(names), values).into()
+            }
+            Property::User => crate::value::Record::new(Arc::from(Vec::new()), Vec::new()).into(),
             Property::Absent => Value::Null,
         }
     }
@@ -123,6 +174,7 @@ mod tests {
     #[test]
     fn reads_the_current_event() {
         set_current(Some(EventMeta {
+            input: 1,
             partition: 3,
             offset: 7,
             arrival: 42,
@@ -130,6 +182,10 @@ mod tests {
         assert_eq!(Property::PartitionId.read(), Value::BigInt(3));
         assert_eq!(Property::Offset.read(), Value::BigInt(7));
         assert_eq!(Property::EnqueuedTime.read(), Value::DateTime(42));
+        assert_eq!(
+            Property::EventId.read(),
+            Value::from("00000001-0000-0003-0000-000000000007")
+        );
         set_current(None);
         assert_eq!(Property::PartitionId.read(), Value::Null);
     }
