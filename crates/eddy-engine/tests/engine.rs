@@ -1142,3 +1142,52 @@ fn substreams_keep_a_watermark_per_key() {
         Err(EngineError::Unsupported { .. })
     ));
 }
+
+#[test]
+fn policy_counters_are_kept_per_input() {
+    let q = "SELECT a.t INTO o1 FROM a TIMESTAMP BY t
+             SELECT b.t INTO o2 FROM b TIMESTAMP BY t";
+    let mut j = job(q);
+    let event = |secs: f64| format!(r#"{{"t":"{}"}}"#, ts(secs));
+    // Input a: one late event (arrives 20 s after its time); input b: one early event and
+    // one that does not convert.
+    j.push_json(0, 0, 0, Arrival::At(at(21.0)), event(1.0).as_bytes())
+        .unwrap();
+    j.push_json(1, 0, 0, Arrival::At(at(1.0)), event(400.0).as_bytes())
+        .unwrap();
+    assert!(
+        j.push_json(1, 0, 1, Arrival::At(at(2.0)), br#"{"t":"soon"}"#)
+            .is_err()
+    );
+    let m = j.metrics();
+    let (a, b) = (&m.inputs[0], &m.inputs[1]);
+    assert_eq!((a.name.as_str(), b.name.as_str()), ("a", "b"));
+    assert_eq!(
+        (a.input_events, a.late_events, a.adjusted_events),
+        (1, 1, 1)
+    );
+    assert_eq!((a.early_events, a.conversion_errors), (0, 0));
+    assert_eq!(
+        (b.input_events, b.early_events, b.dropped_events),
+        (2, 1, 1)
+    );
+    assert_eq!((b.late_events, b.conversion_errors), (0, 1));
+    assert_eq!((m.late_events, m.early_events, m.errors), (1, 1, 1));
+    assert!(m.has_policy_events());
+}
+
+#[test]
+fn metadata_reads_partition_offset_and_arrival() {
+    let q = "SELECT PartitionId AS p, GetMetadataPropertyValue(s, 'Offset') AS o,
+                    GetMetadataPropertyValue(s, '[EventHub].[EventEnqueuedUtcTime]') AS e
+             FROM s TIMESTAMP BY t";
+    let mut j = job(q);
+    j.declare_partitions(0, 3);
+    let json = format!(r#"{{"t":"{}"}}"#, ts(1.0));
+    j.push_json(0, 2, 17, Arrival::At(at(3.0)), json.as_bytes())
+        .unwrap();
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"p":2,"o":17,"e":"{}"}}"#, ts(3.0))]
+    );
+}
