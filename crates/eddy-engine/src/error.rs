@@ -1,7 +1,25 @@
 //! Error types: compile-time ([`EngineError`]), per-event ([`EventError`]) and the
 //! runtime evaluation errors that drop one event.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
+
+/// Runtime errors seen by this process, for [`log_runtime_error`].
+static RUNTIME_ERRORS: AtomicU64 = AtomicU64::new(0);
+/// Every runtime error up to this many is logged...
+const LOG_FIRST: u64 = 100;
+/// ...then one in this many, so a stream of bad events cannot flood the log (every one
+/// is still counted in the job's metrics).
+const LOG_EVERY: u64 = 1000;
+
+/// Logs a runtime error that dropped an event or row (`what`), sampled past the first
+/// [`LOG_FIRST`].
+pub(crate) fn log_runtime_error(what: &str, e: &EvalError) {
+    let n = RUNTIME_ERRORS.fetch_add(1, Ordering::Relaxed) + 1;
+    if n <= LOG_FIRST || n % LOG_EVERY == 0 {
+        tracing::warn!(error = %e, runtime_errors = n, "{what} dropped: runtime error");
+    }
+}
 
 /// Why a job could not be compiled, snapshotted or restored.
 #[derive(Debug, Error)]

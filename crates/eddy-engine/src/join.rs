@@ -247,7 +247,7 @@ fn hash_key(v: Value) -> Value {
 
 fn count(errors: &mut u64, e: EvalError) {
     *errors += 1;
-    tracing::warn!(error = %e, "join event dropped: runtime error");
+    crate::error::log_runtime_error("join event", &e);
 }
 
 fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {

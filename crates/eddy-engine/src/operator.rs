@@ -667,7 +667,7 @@ impl Operator {
                 Ok(None) => {}
                 Err(e) => {
                     *errors += 1;
-                    tracing::warn!(error = %e, "window row dropped: runtime error");
+                    crate::error::log_runtime_error("window row", &e);
                 }
             }
         }
@@ -731,7 +731,7 @@ pub(crate) struct OperatorState {
 /// Counts a runtime evaluation error; the event (or row) it hit is dropped, never silently.
 fn count(errors: &mut u64, e: EvalError) {
     *errors += 1;
-    tracing::warn!(error = %e, "event dropped: runtime error");
+    crate::error::log_runtime_error("event", &e);
 }
 
 /// Compiles the ON of a two-way join and switches `c` to join column resolution.
