@@ -447,6 +447,7 @@ impl Binder<'_> {
                     }
                     in_aggregate = true;
                 }
+                FunctionKind::Analytic => self.analytic(call, info.name)?,
                 _ => {}
             }
             self.unit_args(call)?;
@@ -465,6 +466,36 @@ impl Binder<'_> {
             if !same_node(c, skip) && !same_node(c, limit) {
                 self.expr(c, clause, in_aggregate)?;
             }
+        }
+        Ok(())
+    }
+
+    /// LAG and LAST need LIMIT DURATION, ISFIRST takes none (its interval is its
+    /// arguments), and no analytic function may be nested in another's arguments.
+    fn analytic(&self, call: &FunctionCall, name: &str) -> Result<(), Diagnostic> {
+        let limit = call.over.as_ref().and_then(|o| o.limit_duration.as_ref());
+        let upper = name.to_ascii_uppercase();
+        if matches!(upper.as_str(), "LAG" | "LAST") && limit.is_none() {
+            return Err(self
+                .err(format!("{name} needs OVER (... LIMIT DURATION(unit, n) ...)"), call.span)
+                .with_help(format!(
+                    "e.g. {name}(x) OVER (PARTITION BY key LIMIT DURATION(hour, 1)); the duration bounds how far back it looks"
+                )));
+        }
+        if upper == "ISFIRST"
+            && let Some(limit) = limit
+        {
+            return Err(self
+                .err("ISFIRST takes no LIMIT DURATION", limit.span())
+                .with_help("its interval is its arguments: ISFIRST(minute, 10) OVER ([PARTITION BY key] [WHEN condition])"));
+        }
+        if let Some(inner) = call.args.iter().find_map(find_analytic) {
+            return Err(self
+                .err(
+                    format!("an analytic function cannot be an argument of {name}"),
+                    inner,
+                )
+                .with_help("compute it in an earlier WITH step and read its column here"));
         }
         Ok(())
     }
@@ -942,6 +973,15 @@ fn unit_arg(e: &Expr) -> Option<&Expr> {
         .any(|n| n.eq_ignore_ascii_case(&name))
         .then(|| call.args.first())
         .flatten()
+}
+
+fn find_analytic(e: &Expr) -> Option<Span> {
+    match e {
+        Expr::Function(call) if function_kind_of(call) == Some(FunctionKind::Analytic) => {
+            Some(call.span)
+        }
+        _ => children(e).into_iter().find_map(find_analytic),
+    }
 }
 
 fn find_aggregate(e: &Expr) -> Option<Span> {
