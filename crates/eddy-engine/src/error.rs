@@ -16,7 +16,7 @@ const LOG_EVERY: u64 = 1000;
 /// [`LOG_FIRST`].
 pub(crate) fn log_runtime_error(what: &str, e: &EvalError) {
     let n = RUNTIME_ERRORS.fetch_add(1, Ordering::Relaxed) + 1;
-    if n <= LOG_FIRST || n % LOG_EVERY == 0 {
+    if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
         tracing::warn!(error = %e, runtime_errors = n, "{what} dropped: runtime error");
     }
 }
