@@ -10,6 +10,8 @@ use crate::expr::{Ctx, Eval, ExprCompiler, truthy, unsupported};
 use crate::value::Value;
 use crate::window::KeyMap;
 use eddy_sql::ast::{Expr, FunctionCall, Literal};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 
 enum Kind {
@@ -47,56 +49,64 @@ impl AggOp {
         })
     }
 
-    /// The aggregate of `values`; NULLs are ignored (COUNT(*) counts every event).
-    fn apply<'v>(self, values: impl Iterator<Item = &'v Value>) -> Result<Value, EvalError> {
-        let mut non_null = values.filter(|v| self == AggOp::CountStar || !v.is_null());
-        Ok(match self {
-            AggOp::Count | AggOp::CountStar => Value::BigInt(non_null.count() as i64),
-            AggOp::Sum | AggOp::Avg => {
-                let (mut int, mut float, mut n, mut is_float) = (0i64, 0f64, 0u64, false);
-                for v in non_null {
-                    n += 1;
-                    match v {
-                        Value::BigInt(i) if !is_float => {
-                            int = int.checked_add(*i).ok_or(EvalError::Overflow)?;
-                        }
-                        v => {
-                            let x = v.as_f64().ok_or_else(|| {
-                                EvalError::Type(format!("SUM/AVG of {}", v.type_name()))
-                            })?;
-                            if !is_float {
-                                float = int as f64;
-                                is_float = true;
-                            }
-                            float += x;
-                        }
-                    }
-                }
-                match (n, self, is_float) {
-                    (0, _, _) => Value::Null,
-                    (_, AggOp::Sum, false) => Value::BigInt(int),
-                    (_, AggOp::Sum, true) => Value::Float(float),
-                    (_, _, false) => Value::Float(int as f64 / n as f64),
-                    (_, _, true) => Value::Float(float / n as f64),
-                }
-            }
-            AggOp::Min | AggOp::Max => {
-                let Some(first) = non_null.next() else {
-                    return Ok(Value::Null);
-                };
-                let mut best = first;
-                for v in non_null {
-                    let o = v.sql_cmp(best).map_err(EvalError::Type)?;
-                    let better = match self {
-                        AggOp::Min => o == Some(std::cmp::Ordering::Less),
-                        _ => o == Some(std::cmp::Ordering::Greater),
+    /// Adds a matching event's value to `h`.
+    fn push(self, h: &mut History, time: i64, v: Value) -> Result<(), EvalError> {
+        match self {
+            AggOp::Sum | AggOp::Avg => h.totals.add(&v, 1)?,
+            AggOp::Count => h.totals.non_null += u64::from(!v.is_null()),
+            AggOp::CountStar => h.totals.non_null += 1,
+            AggOp::Min | AggOp::Max if !v.is_null() => {
+                while let Some((_, last)) = h.extremes.back() {
+                    let o = v.sql_cmp(last).map_err(EvalError::Type)?;
+                    let dominated = match self {
+                        AggOp::Min => o != Some(Ordering::Greater),
+                        _ => o != Some(Ordering::Less),
                     };
-                    if better {
-                        best = v;
+                    if !dominated {
+                        break;
                     }
+                    h.extremes.pop_back();
                 }
-                best.clone()
+                h.extremes.push_back((time, v.clone()));
             }
+            AggOp::Min | AggOp::Max => {}
+        }
+        h.items.push_back((time, v));
+        Ok(())
+    }
+
+    /// Drops the values older than `oldest` from `h`.
+    fn expire(self, h: &mut History, oldest: i64) -> Result<(), EvalError> {
+        while h.items.front().is_some_and(|(t, _)| *t < oldest) {
+            let Some((_, v)) = h.items.pop_front() else {
+                break;
+            };
+            match self {
+                AggOp::Sum | AggOp::Avg => h.totals.add(&v, -1)?,
+                AggOp::Count => h.totals.non_null -= u64::from(!v.is_null()),
+                AggOp::CountStar => h.totals.non_null -= 1,
+                AggOp::Min | AggOp::Max => {}
+            }
+        }
+        while h.extremes.front().is_some_and(|(t, _)| *t < oldest) {
+            h.extremes.pop_front();
+        }
+        Ok(())
+    }
+
+    /// The aggregate over `h`; NULLs are ignored (COUNT(*) counts every event), and an
+    /// empty SUM, AVG, MIN or MAX is NULL.
+    fn result(self, h: &History) -> Result<Value, EvalError> {
+        let t = &h.totals;
+        Ok(match self {
+            AggOp::Count | AggOp::CountStar => Value::BigInt(t.non_null as i64),
+            AggOp::Sum | AggOp::Avg if t.non_null == 0 => Value::Null,
+            AggOp::Sum if t.float_values == 0 => {
+                Value::BigInt(i64::try_from(t.ints).map_err(|_| EvalError::Overflow)?)
+            }
+            AggOp::Sum => Value::Float(t.ints as f64 + t.floats),
+            AggOp::Avg => Value::Float((t.ints as f64 + t.floats) / t.non_null as f64),
+            AggOp::Min | AggOp::Max => h.extremes.front().map_or(Value::Null, |(_, v)| v.clone()),
         })
     }
 }
@@ -112,8 +122,61 @@ pub(crate) struct Analytic {
     duration: i64,
 }
 
-/// Per analytic call, per partition key: recent (time, value) pairs.
-pub(crate) type AnalyticState = KeyMap<VecDeque<(i64, Value)>>;
+/// Per analytic call, per partition key: its history.
+pub(crate) type AnalyticState = KeyMap<History>;
+
+/// Recent (time, value) pairs of one partition key, and for windowless aggregates the
+/// running results over them, so each event costs O(1) amortised, however many events
+/// LIMIT DURATION holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct History {
+    items: VecDeque<(i64, Value)>,
+    /// SUM/AVG/COUNT: totals over the non-NULL values of `items`.
+    #[serde(default)]
+    totals: Totals,
+    /// MIN/MAX: the values that can still become the result, oldest first, each strictly
+    /// better than every later one (a monotonic queue).
+    #[serde(default)]
+    extremes: VecDeque<(i64, Value)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Totals {
+    non_null: u64,
+    ints: i128,
+    floats: f64,
+    float_values: u64,
+}
+
+impl Totals {
+    fn add(&mut self, v: &Value, sign: i8) -> Result<(), EvalError> {
+        match v {
+            Value::Null => return Ok(()),
+            Value::BigInt(i) => self.ints += i128::from(*i) * i128::from(sign),
+            v => {
+                let x = v
+                    .as_f64()
+                    .ok_or_else(|| EvalError::Type(format!("SUM/AVG of {}", v.type_name())))?;
+                self.floats += x * f64::from(sign);
+                if sign > 0 {
+                    self.float_values += 1;
+                } else {
+                    self.float_values -= 1;
+                }
+                if self.float_values == 0 {
+                    // No float left: drop accumulated rounding error.
+                    self.floats = 0.0;
+                }
+            }
+        }
+        if sign > 0 {
+            self.non_null += 1;
+        } else {
+            self.non_null -= 1;
+        }
+        Ok(())
+    }
+}
 
 fn literal_int(e: &Expr) -> Option<i64> {
     match e {
@@ -229,6 +292,14 @@ impl Analytic {
             None => state.0.entry(key.into_boxed_slice()).or_default(),
         };
         let oldest = ctx.time.saturating_sub(self.duration);
+        if let Kind::Aggregate(op) = self.kind {
+            op.expire(history, oldest)?;
+            if matches {
+                op.push(history, ctx.time, self.value(ctx)?)?;
+            }
+            return op.result(history);
+        }
+        let history = &mut history.items;
         while history.front().is_some_and(|(t, _)| *t < oldest) {
             history.pop_front();
         }
@@ -271,12 +342,7 @@ impl Analytic {
                 history.push_back((ctx.time, end));
                 Value::BigInt(i64::from(first))
             }
-            Kind::Aggregate(op) => {
-                if matches {
-                    history.push_back((ctx.time, self.value(ctx)?));
-                }
-                op.apply(history.iter().map(|(_, v)| v))?
-            }
+            Kind::Aggregate(_) => Value::Null, // handled above
         })
     }
 

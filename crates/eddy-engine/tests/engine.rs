@@ -1191,3 +1191,27 @@ fn metadata_reads_partition_offset_and_arrival() {
         vec![format!(r#"{{"p":2,"o":17,"e":"{}"}}"#, ts(3.0))]
     );
 }
+
+#[test]
+fn windowless_aggregates_follow_expiry() {
+    let q = "SELECT MIN(v) OVER (LIMIT DURATION(second, 2)) AS lo,
+                    MAX(v) OVER (LIMIT DURATION(second, 2)) AS hi,
+                    SUM(v) OVER (LIMIT DURATION(second, 2)) AS s
+             FROM s TIMESTAMP BY t";
+    let mut j = job(q);
+    for (i, v) in [5, 1, 4, 2, 3, 0].into_iter().enumerate() {
+        push(&mut j, (i + 1) as f64, &format!(r#""v":{v}"#));
+    }
+    let rows: Vec<String> = [
+        (5, 5, 5),
+        (1, 5, 6),
+        (1, 5, 10),
+        (1, 4, 7),
+        (2, 4, 9),
+        (0, 3, 5),
+    ]
+    .iter()
+    .map(|(lo, hi, s)| format!(r#"{{"lo":{lo},"hi":{hi},"s":{s}}}"#))
+    .collect();
+    assert_eq!(finish(&mut j), rows);
+}
