@@ -31,6 +31,8 @@
 //! - A join's output event time is the later of the pair; a LEFT OUTER join emits an
 //!   unmatched left event when its DATEDIFF bound has passed, stamped with that instant.
 //! - `CAST(float AS bigint)` truncates; bigint `/` bigint is integer division.
+//! - String values compare ordinally and case-sensitively (=, <, IN, LIKE, group keys);
+//!   names are case-insensitive. More in `docs/language.md`.
 //! - Serde on [`Value`] is type-tagged so snapshots round-trip types exactly; use
 //!   [`Row::to_json`] / [`Row::write_json`] for plain JSON.
 #![deny(missing_docs)]
