@@ -11,6 +11,7 @@ SELECT
     PATINDEX('%o%', s) AS patindex,
     REPLACE(s, 'l', 'L') AS replace,
     REPLICATE('ab', n) AS replicate,
+    REPLICATE('ab', n - 1) AS replicate_less_one,
     REVERSE(s) AS reverse,
     RIGHT(s, n) AS right_n,
     RTRIM(s) AS rtrim,

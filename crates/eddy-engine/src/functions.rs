@@ -433,11 +433,15 @@ fn concat_ws(a: &[Value]) -> Result<Value, EvalError> {
     Ok(parts.join(sep).as_str().into())
 }
 
+/// `REPLICATE(s, n)`: `s` repeated `n` times (NULL for a negative `n`); at most 1 MiB.
 fn replicate(a: &[Value]) -> Result<Value, EvalError> {
     let (Some(s), Some(n)) = (str_arg(&a[0])?, int_arg(&a[1])?) else {
         return Ok(Value::Null);
     };
-    let n = usize::try_from(n).unwrap_or(0);
+    // A negative count gives NULL, as in T-SQL (SPACE(-1) too).
+    let Ok(n) = usize::try_from(n) else {
+        return Ok(Value::Null);
+    };
     if s.len().saturating_mul(n) > 1 << 20 {
         return Err(EvalError::Type("REPLICATE result larger than 1 MiB".into()));
     }
