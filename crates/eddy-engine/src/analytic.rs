@@ -1,13 +1,17 @@
 //! Analytic functions, evaluated on every event before WHERE and grouping:
-//! `LAG(x [, offset [, default]])`, `LAST(x [, default])` and `ISFIRST(unit, n)`, each
+//! `LAG(x [, offset [, default]])` (`LAG(*)`: the whole event), `LAST(x [, default])`,
+//! `ISFIRST(unit, n)` and the windowless aggregates `SUM/AVG/MIN/MAX/COUNT(x)`, each
 //! `OVER ([PARTITION BY k] [LIMIT DURATION(unit, n)] [WHEN cond])`. Each keeps, per
-//! partition key, only the few recent values it can still return.
+//! partition key, only the recent values it can still return (for aggregates: the
+//! matching events within LIMIT DURATION, the current one included).
 
 use crate::error::{EngineError, EvalError};
 use crate::expr::{Ctx, Eval, ExprCompiler, truthy, unsupported};
 use crate::value::Value;
 use crate::window::KeyMap;
 use eddy_sql::ast::{Expr, FunctionCall, Literal};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 
 enum Kind {
@@ -17,6 +21,94 @@ enum Kind {
     Last,
     /// 1 for the first matching event of each aligned interval of this length, else 0.
     IsFirst { interval: i64 },
+    /// A windowless aggregate over the matching events within LIMIT DURATION.
+    Aggregate(AggOp),
+}
+
+/// The aggregates that run without a window, over `OVER (... LIMIT DURATION ...)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AggOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    CountStar,
+}
+
+impl AggOp {
+    fn parse(name: &str, star: bool) -> Option<AggOp> {
+        Some(match name {
+            "sum" => AggOp::Sum,
+            "avg" => AggOp::Avg,
+            "min" => AggOp::Min,
+            "max" => AggOp::Max,
+            "count" if star => AggOp::CountStar,
+            "count" => AggOp::Count,
+            _ => return None,
+        })
+    }
+
+    /// Adds a matching event's value to `h`.
+    fn push(self, h: &mut History, time: i64, v: Value) -> Result<(), EvalError> {
+        match self {
+            AggOp::Sum | AggOp::Avg => h.totals.add(&v, 1)?,
+            AggOp::Count => h.totals.non_null += u64::from(!v.is_null()),
+            AggOp::CountStar => h.totals.non_null += 1,
+            AggOp::Min | AggOp::Max if !v.is_null() => {
+                while let Some((_, last)) = h.extremes.back() {
+                    let o = v.sql_cmp(last).map_err(EvalError::Type)?;
+                    let dominated = match self {
+                        AggOp::Min => o != Some(Ordering::Greater),
+                        _ => o != Some(Ordering::Less),
+                    };
+                    if !dominated {
+                        break;
+                    }
+                    h.extremes.pop_back();
+                }
+                h.extremes.push_back((time, v.clone()));
+            }
+            AggOp::Min | AggOp::Max => {}
+        }
+        h.items.push_back((time, v));
+        Ok(())
+    }
+
+    /// Drops the values older than `oldest` from `h`.
+    fn expire(self, h: &mut History, oldest: i64) -> Result<(), EvalError> {
+        while h.items.front().is_some_and(|(t, _)| *t < oldest) {
+            let Some((_, v)) = h.items.pop_front() else {
+                break;
+            };
+            match self {
+                AggOp::Sum | AggOp::Avg => h.totals.add(&v, -1)?,
+                AggOp::Count => h.totals.non_null -= u64::from(!v.is_null()),
+                AggOp::CountStar => h.totals.non_null -= 1,
+                AggOp::Min | AggOp::Max => {}
+            }
+        }
+        while h.extremes.front().is_some_and(|(t, _)| *t < oldest) {
+            h.extremes.pop_front();
+        }
+        Ok(())
+    }
+
+    /// The aggregate over `h`; NULLs are ignored (COUNT(*) counts every event), and an
+    /// empty SUM, AVG, MIN or MAX is NULL.
+    fn result(self, h: &History) -> Result<Value, EvalError> {
+        let t = &h.totals;
+        Ok(match self {
+            AggOp::Count | AggOp::CountStar => Value::BigInt(t.non_null as i64),
+            AggOp::Sum | AggOp::Avg if t.non_null == 0 => Value::Null,
+            AggOp::Sum if t.float_values == 0 => {
+                Value::BigInt(i64::try_from(t.ints).map_err(|_| EvalError::Overflow)?)
+            }
+            AggOp::Sum => Value::Float(t.ints as f64 + t.floats),
+            AggOp::Avg => Value::Float((t.ints as f64 + t.floats) / t.non_null as f64),
+            AggOp::Min | AggOp::Max => h.extremes.front().map_or(Value::Null, |(_, v)| v.clone()),
+        })
+    }
 }
 
 /// One analytic call of a SELECT.
@@ -30,8 +122,61 @@ pub(crate) struct Analytic {
     duration: i64,
 }
 
-/// Per analytic call, per partition key: recent (time, value) pairs.
-pub(crate) type AnalyticState = KeyMap<VecDeque<(i64, Value)>>;
+/// Per analytic call, per partition key: its history.
+pub(crate) type AnalyticState = KeyMap<History>;
+
+/// Recent (time, value) pairs of one partition key, and for windowless aggregates the
+/// running results over them, so each event costs O(1) amortised, however many events
+/// LIMIT DURATION holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct History {
+    items: VecDeque<(i64, Value)>,
+    /// SUM/AVG/COUNT: totals over the non-NULL values of `items`.
+    #[serde(default)]
+    totals: Totals,
+    /// MIN/MAX: the values that can still become the result, oldest first, each strictly
+    /// better than every later one (a monotonic queue).
+    #[serde(default)]
+    extremes: VecDeque<(i64, Value)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Totals {
+    non_null: u64,
+    ints: i128,
+    floats: f64,
+    float_values: u64,
+}
+
+impl Totals {
+    fn add(&mut self, v: &Value, sign: i8) -> Result<(), EvalError> {
+        match v {
+            Value::Null => return Ok(()),
+            Value::BigInt(i) => self.ints += i128::from(*i) * i128::from(sign),
+            v => {
+                let x = v
+                    .as_f64()
+                    .ok_or_else(|| EvalError::Type(format!("SUM/AVG of {}", v.type_name())))?;
+                self.floats += x * f64::from(sign);
+                if sign > 0 {
+                    self.float_values += 1;
+                } else {
+                    self.float_values -= 1;
+                }
+                if self.float_values == 0 {
+                    // No float left: drop accumulated rounding error.
+                    self.floats = 0.0;
+                }
+            }
+        }
+        if sign > 0 {
+            self.non_null += 1;
+        } else {
+            self.non_null -= 1;
+        }
+        Ok(())
+    }
+}
 
 fn literal_int(e: &Expr) -> Option<i64> {
     match e {
@@ -78,6 +223,11 @@ impl Analytic {
             None => i64::MAX,
         };
         let (kind, value, default) = match (name, call.args.as_slice()) {
+            ("lag", []) if call.star => {
+                // LAG(*): the previous event itself.
+                let whole: Eval = Box::new(|c| Ok(c.record.clone()));
+                (Kind::Lag { offset: 1 }, Some(whole), None)
+            }
             ("lag", [x, rest @ ..]) if rest.len() <= 2 => {
                 let offset = match rest.first() {
                     Some(o) => literal_int(o)
@@ -94,6 +244,21 @@ impl Analytic {
             ("isfirst", args) => {
                 let interval = unit_count(args).ok_or_else(|| bad("with these arguments"))?;
                 (Kind::IsFirst { interval }, None, None)
+            }
+            (agg, args) if AggOp::parse(agg, call.star).is_some() => {
+                if over.limit_duration.is_none() {
+                    return Err(bad("OVER (...) without LIMIT DURATION"));
+                }
+                if call.distinct {
+                    return Err(bad("with DISTINCT in OVER (...)"));
+                }
+                let op = AggOp::parse(agg, call.star).unwrap_or(AggOp::CountStar);
+                let value = match (op, args) {
+                    (AggOp::CountStar, _) => None,
+                    (_, [x]) => Some(c.compile(x)?),
+                    _ => return Err(bad("without exactly one argument")),
+                };
+                (Kind::Aggregate(op), value, None)
             }
             _ => return Err(bad("")),
         };
@@ -127,6 +292,14 @@ impl Analytic {
             None => state.0.entry(key.into_boxed_slice()).or_default(),
         };
         let oldest = ctx.time.saturating_sub(self.duration);
+        if let Kind::Aggregate(op) = self.kind {
+            op.expire(history, oldest)?;
+            if matches {
+                op.push(history, ctx.time, self.value(ctx)?)?;
+            }
+            return op.result(history);
+        }
+        let history = &mut history.items;
         while history.front().is_some_and(|(t, _)| *t < oldest) {
             history.pop_front();
         }
@@ -169,10 +342,12 @@ impl Analytic {
                 history.push_back((ctx.time, end));
                 Value::BigInt(i64::from(first))
             }
+            Kind::Aggregate(_) => Value::Null, // handled above
         })
     }
 
     fn value(&self, ctx: &Ctx) -> Result<Value, EvalError> {
-        self.value.as_ref().map_or(Ok(Value::Null), |v| v(ctx))
+        // COUNT(*) has no argument: every event counts as a non-NULL value.
+        self.value.as_ref().map_or(Ok(Value::Bit(true)), |v| v(ctx))
     }
 }

@@ -63,7 +63,13 @@ pub(crate) fn unsupported(text: &str, span: Span, what: impl Into<String>) -> En
         message: what.into(),
         line,
         column,
+        span,
     }
+}
+
+/// A diagnostic for a construct the engine rejects as written (e.g. a bad pattern).
+pub(crate) fn invalid(text: &str, span: Span, message: impl Into<String>) -> EngineError {
+    EngineError::Sql(eddy_sql::Diagnostic::new(message, span, text))
 }
 
 /// WHERE, HAVING and CASE conditions: only bit `true` passes; NULL does not.
@@ -191,6 +197,16 @@ impl<'a> ExprCompiler<'a> {
                     return Ok(Box::new(|c| Ok(c.record.clone())));
                 }
                 match path.as_slice() {
+                    [one] if parts.len() == 1 && crate::meta::Property::column(one).is_some() => {
+                        // EventEnqueuedUtcTime, EventProcessedUtcTime, PartitionId: the
+                        // payload's own field when present, else the event's metadata.
+                        let one = one.clone();
+                        let prop = crate::meta::Property::column(&one);
+                        Box::new(move |c| match field(c.record, &one) {
+                            Value::Null => Ok(prop.map_or(Value::Null, |p| p.read())),
+                            v => Ok(v),
+                        })
+                    }
                     [one] => {
                         let one = one.clone();
                         Box::new(move |c| Ok(field(c.record, &one)))
@@ -357,13 +373,29 @@ impl<'a> ExprCompiler<'a> {
                 negated,
                 ..
             } => {
-                let (x, p, neg) = (self.compile(expr)?, self.compile(pattern)?, *negated);
+                let (x, neg) = (self.compile(expr)?, *negated);
+                // A literal pattern is translated once; others per event.
+                if let Expr::Literal(Literal::String(p), span) = pattern.as_ref() {
+                    let re = like_regex(p).map_err(|e| {
+                        invalid(self.text, *span, e).with_help(
+                            "LIKE takes % (any run), _ (one character), [abc], [a-z] and [^abc]; write [[] for a literal [",
+                        )
+                    })?;
+                    return Ok(Box::new(move |c| match x(c)? {
+                        Value::Null => Ok(Value::Null),
+                        Value::String(s) => not_if(Value::Bit(re.is_match(&s)), neg),
+                        a => Err(EvalError::Type(format!(
+                            "{} LIKE nvarchar(max)",
+                            a.type_name()
+                        ))),
+                    }));
+                }
+                let p = self.compile(pattern)?;
                 Box::new(move |c| match (x(c)?, p(c)?) {
                     (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
                     (Value::String(s), Value::String(p)) => {
-                        let (s, p): (Vec<char>, Vec<char>) =
-                            (s.chars().collect(), p.chars().collect());
-                        not_if(Value::Bit(like(&s, &p)), neg)
+                        let re = like_regex(&p).map_err(EvalError::Type)?;
+                        not_if(Value::Bit(re.is_match(&s)), neg)
                     }
                     (a, b) => Err(EvalError::Type(format!(
                         "{} LIKE {}",
@@ -387,7 +419,9 @@ impl<'a> ExprCompiler<'a> {
         ) {
             return self.ordered_aggregate(call, &name);
         }
-        if matches!(name.as_str(), "lag" | "last" | "isfirst") {
+        let windowless =
+            call.over.is_some() && matches!(name.as_str(), "sum" | "avg" | "min" | "max" | "count");
+        if windowless || matches!(name.as_str(), "lag" | "last" | "isfirst") {
             if self.aggs.is_some() {
                 return Err(
                     self.unsupported(call.span, format!("{name}(...) in a grouped SELECT list"))
@@ -709,26 +743,43 @@ pub(crate) fn cast(v: Value, target: DataType) -> Result<Value, EvalError> {
     })
 }
 
-/// `LIKE` with `%` (any run) and `_` (one character), case-sensitive.
-fn like(s: &[char], p: &[char]) -> bool {
-    let (mut si, mut pi, mut star, mut mark) = (0, 0, None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '_' || p[pi] == s[si]) {
-            si += 1;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == '%' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
+/// The regular expression of a `LIKE` pattern (case-sensitive, anchored at both ends):
+/// `%` any run, `_` one character, `[abc]`, `[a-z]` and `[^abc]` one character of a set.
+pub(crate) fn like_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(&format!("^(?s:{})$", like_body(pattern)?))
+        .map_err(|e| format!("LIKE pattern '{pattern}': {e}"))
+}
+
+/// The unanchored regular-expression text of a `LIKE` pattern.
+pub(crate) fn like_body(pattern: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '[' => {
+                let mut set = String::from("[");
+                let mut first = true;
+                loop {
+                    match chars.next() {
+                        None => {
+                            return Err(format!("LIKE pattern '{pattern}' has an unclosed '['"));
+                        }
+                        Some(']') if !first => break,
+                        Some('^') if first => set.push('^'),
+                        Some('-') => set.push('-'),
+                        Some(c) => set.push_str(&regex::escape(&c.to_string())),
+                    }
+                    first = false;
+                }
+                set.push(']');
+                out.push_str(&set);
+            }
+            c => out.push_str(&regex::escape(&c.to_string())),
         }
     }
-    p[pi..].iter().all(|&c| c == '%')
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -736,19 +787,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn like_matches_wildcards() {
-        let m = |s: &str, p: &str| {
-            like(
-                &s.chars().collect::<Vec<_>>(),
-                &p.chars().collect::<Vec<_>>(),
-            )
-        };
+    fn like_matches_wildcards_and_sets() {
+        let m = |s: &str, p: &str| like_regex(p).unwrap().is_match(s);
         assert!(m("hello", "h%o"));
         assert!(m("hello", "_ello"));
         assert!(m("hello", "%"));
         assert!(!m("hello", "h_o"));
         assert!(m("a%b", "a%b"));
         assert!(!m("", "_"));
+        assert!(m("cat", "[bc]at"));
+        assert!(!m("rat", "[bc]at"));
+        assert!(m("rat", "[^bc]at"));
+        assert!(m("d9", "[a-f][0-9]"));
+        assert!(m("a.b", "a.b"));
+        assert!(!m("axb", "a.b"));
+        assert!(!m("Hello", "h%"));
+        assert!(like_regex("[ab").is_err());
     }
 
     #[test]

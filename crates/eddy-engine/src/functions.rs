@@ -32,14 +32,21 @@ pub(crate) fn compile_scalar(
 ) -> Result<Eval, EngineError> {
     let (min, max, f): (usize, usize, Fun) = match name {
         "dateadd" | "datediff" | "datepart" | "datename" => return date_function(c, name, call),
+        "regexmatch" => return regex_match(c, call),
+        "coalesce" => return coalesce(c, call),
+        "patindex" => return patindex(c, call),
+        "getmetadatapropertyvalue" => return metadata_property(c, call),
         "upper" => (1, 1, |a| {
             string1(&a[0], |s| Value::String(s.to_uppercase().into()))
         }),
         "lower" => (1, 1, |a| {
             string1(&a[0], |s| Value::String(s.to_lowercase().into()))
         }),
+        // Trailing blanks do not count, as ASA documents.
         "len" => (1, 1, |a| {
-            string1(&a[0], |s| Value::BigInt(s.chars().count() as i64))
+            string1(&a[0], |s| {
+                Value::BigInt(s.trim_end_matches(' ').chars().count() as i64)
+            })
         }),
         "concat" => (1, usize::MAX, |a| {
             Ok(Value::String(
@@ -62,11 +69,10 @@ pub(crate) fn compile_scalar(
         "day" => (1, 1, |a| part(DatePart::Day, &a[0])),
         "left" => (2, 2, |a| take_chars(a, false)),
         "right" => (2, 2, |a| take_chars(a, true)),
-        "ltrim" => (1, 1, |a| {
-            string1(&a[0], |s| s.trim_start_matches(' ').into())
-        }),
-        "rtrim" => (1, 1, |a| string1(&a[0], |s| s.trim_end_matches(' ').into())),
-        "trim" => (1, 1, |a| string1(&a[0], |s| s.trim_matches(' ').into())),
+        // ASA trims every Unicode white-space character, not only spaces as T-SQL does.
+        "ltrim" => (1, 1, |a| string1(&a[0], |s| s.trim_start().into())),
+        "rtrim" => (1, 1, |a| string1(&a[0], |s| s.trim_end().into())),
+        "trim" => (1, 1, |a| string1(&a[0], |s| s.trim().into())),
         "reverse" => (1, 1, |a| {
             string1(&a[0], |s| {
                 s.chars().rev().collect::<String>().as_str().into()
@@ -76,11 +82,23 @@ pub(crate) fn compile_scalar(
         "charindex" => (2, 3, charindex),
         "concat_ws" => (2, usize::MAX, concat_ws),
         "replicate" => (2, 2, replicate),
-        "power" => (2, 2, |a| float2(a, f64::powf)),
+        "power" => (2, 2, power),
         "sqrt" => (1, 1, |a| float1(&a[0], f64::sqrt)),
         "square" => (1, 1, |a| float1(&a[0], |x| x * x)),
         "exp" => (1, 1, |a| float1(&a[0], f64::exp)),
-        "sign" => (1, 1, |a| num1(&a[0], |i| Ok(i.signum()), f64::signum)),
+        "sign" => (1, 1, |a| {
+            num1(
+                &a[0],
+                |i| Ok(i.signum()),
+                |f| if f == 0.0 { 0.0 } else { f.signum() },
+            )
+        }),
+        "nullif" => (2, 2, |a| {
+            Ok(match a[0].sql_cmp(&a[1]).map_err(EvalError::Type)? {
+                Some(std::cmp::Ordering::Equal) => Value::Null,
+                _ => a[0].clone(),
+            })
+        }),
         "gettype" => (1, 1, |a| Ok(a[0].type_name().into())),
         "getarraylength" => (1, 1, |a| match &a[0] {
             Value::Array(x) => Ok(Value::BigInt(x.len() as i64)),
@@ -154,6 +172,148 @@ pub(crate) fn compile_scalar(
         let vals = args.iter().map(|a| a(ctx)).collect::<Result<Vec<_>, _>>()?;
         f(&vals)
     }))
+}
+
+/// `REGEXMATCH(s, pattern)`: 1-based position of the first match, 0 when none or when
+/// the pattern is invalid; case-insensitive, as ASA documents.
+fn regex_match(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, EngineError> {
+    let [s, p] = call.args.as_slice() else {
+        return Err(arity(c, call));
+    };
+    let build = |p: &str| {
+        regex::RegexBuilder::new(p)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+            .ok()
+    };
+    let s = c.compile(s)?;
+    if let Expr::Literal(Literal::String(p), _) = p {
+        let re = build(p);
+        return Ok(Box::new(move |ctx| {
+            Ok(match (str_arg(&s(ctx)?)?, &re) {
+                (None, _) => Value::Null,
+                (Some(s), Some(re)) => position(s, re.find(s).map(|m| m.start())),
+                (Some(_), None) => Value::BigInt(0),
+            })
+        }));
+    }
+    let p = c.compile(p)?;
+    Ok(Box::new(move |ctx| {
+        let (s, p) = (s(ctx)?, p(ctx)?);
+        Ok(match (str_arg(&s)?, str_arg(&p)?) {
+            (Some(s), Some(p)) => match build(p) {
+                Some(re) => position(s, re.find(s).map(|m| m.start())),
+                None => Value::BigInt(0),
+            },
+            _ => Value::Null,
+        })
+    }))
+}
+
+/// `COALESCE(a, b, ...)`: the first non-NULL argument; later ones are not evaluated.
+fn coalesce(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, EngineError> {
+    if call.args.is_empty() {
+        return Err(arity(c, call));
+    }
+    let args = call
+        .args
+        .iter()
+        .map(|a| c.compile(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Box::new(move |ctx| {
+        for a in &args {
+            match a(ctx)? {
+                Value::Null => {}
+                v => return Ok(v),
+            }
+        }
+        Ok(Value::Null)
+    }))
+}
+
+/// A 1-based character position from a byte offset (0 when absent).
+fn position(s: &str, byte: Option<usize>) -> Value {
+    Value::BigInt(byte.map_or(0, |b| s[..b].chars().count() as i64 + 1))
+}
+
+/// `PATINDEX('%pattern%', s)`: 1-based position of the first occurrence of a LIKE
+/// pattern, 0 when absent; without a leading (trailing) `%` the match must start (end)
+/// the string, as in T-SQL.
+fn patindex(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, EngineError> {
+    let [p, s] = call.args.as_slice() else {
+        return Err(arity(c, call));
+    };
+    fn build(p: &str) -> Result<regex::Regex, String> {
+        let (start, body) = match p.strip_prefix('%') {
+            Some(rest) => ("", rest),
+            None => ("^", p),
+        };
+        let (body, end) = match body.strip_suffix('%') {
+            Some(rest) => (rest, ""),
+            None => (body, "$"),
+        };
+        let body = crate::expr::like_body(body)?;
+        regex::Regex::new(&format!("{start}(?s:{body}){end}")).map_err(|e| e.to_string())
+    }
+    let s = c.compile(s)?;
+    if let Expr::Literal(Literal::String(text), span) = p {
+        let re = build(text).map_err(|e| crate::expr::invalid(c.text, *span, e))?;
+        return Ok(Box::new(move |ctx| {
+            Ok(match str_arg(&s(ctx)?)? {
+                Some(s) => position(s, re.find(s).map(|m| m.start())),
+                None => Value::Null,
+            })
+        }));
+    }
+    let p = c.compile(p)?;
+    Ok(Box::new(move |ctx| {
+        let (s, p) = (s(ctx)?, p(ctx)?);
+        Ok(match (str_arg(&s)?, str_arg(&p)?) {
+            (Some(s), Some(p)) => {
+                let re = build(p).map_err(EvalError::Type)?;
+                position(s, re.find(s).map(|m| m.start()))
+            }
+            _ => Value::Null,
+        })
+    }))
+}
+
+/// `GetMetadataPropertyValue(input, 'property')`: the property is resolved once.
+fn metadata_property(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, EngineError> {
+    let [Expr::Column(..), Expr::Literal(Literal::String(name), span)] = call.args.as_slice()
+    else {
+        return Err(crate::expr::invalid(
+            c.text,
+            call.span,
+            "GetMetadataPropertyValue takes an input alias and a property name in quotes",
+        )
+        .with_help("e.g. GetMetadataPropertyValue(input, 'EventEnqueuedUtcTime')"));
+    };
+    let Some(prop) = crate::meta::Property::parse(name) else {
+        return Err(crate::expr::invalid(
+            c.text,
+            *span,
+            format!("unknown metadata property '{name}'"),
+        )
+        .with_help(
+            "valid: EventEnqueuedUtcTime, EventProcessedUtcTime, PartitionId, Offset, EventId, \
+             EventHub (all as a record), [EventHub].[...] of these, [User] or [User].[name]",
+        ));
+    };
+    Ok(Box::new(move |_| Ok(prop.read())))
+}
+
+fn arity(c: &ExprCompiler, call: &FunctionCall) -> EngineError {
+    crate::expr::unsupported(
+        c.text,
+        call.span,
+        format!(
+            "{}(...) with {} arguments",
+            call.dotted_name(),
+            call.args.len()
+        ),
+    )
 }
 
 fn str_arg(v: &Value) -> Result<Option<&str>, EvalError> {
@@ -273,11 +433,15 @@ fn concat_ws(a: &[Value]) -> Result<Value, EvalError> {
     Ok(parts.join(sep).as_str().into())
 }
 
+/// `REPLICATE(s, n)`: `s` repeated `n` times (NULL for a negative `n`); at most 1 MiB.
 fn replicate(a: &[Value]) -> Result<Value, EvalError> {
     let (Some(s), Some(n)) = (str_arg(&a[0])?, int_arg(&a[1])?) else {
         return Ok(Value::Null);
     };
-    let n = usize::try_from(n).unwrap_or(0);
+    // A negative count gives NULL, as in T-SQL (SPACE(-1) too).
+    let Ok(n) = usize::try_from(n) else {
+        return Ok(Value::Null);
+    };
     if s.len().saturating_mul(n) > 1 << 20 {
         return Err(EvalError::Type("REPLICATE result larger than 1 MiB".into()));
     }
@@ -305,6 +469,26 @@ fn float2(a: &[Value], f: fn(f64, f64) -> f64) -> Result<Value, EvalError> {
                 y.type_name()
             ))),
         },
+    }
+}
+
+/// `POWER(x, y)`: of the type of `x`, as ASA documents (a bigint power is exact, or
+/// truncated when `y` is fractional or negative).
+fn power(a: &[Value]) -> Result<Value, EvalError> {
+    match (&a[0], &a[1]) {
+        (Value::BigInt(x), Value::BigInt(y)) if *y >= 0 => u32::try_from(*y)
+            .ok()
+            .and_then(|y| x.checked_pow(y))
+            .map(Value::BigInt)
+            .ok_or(EvalError::Overflow),
+        (Value::BigInt(_), _) => match float2(a, f64::powf)? {
+            Value::Float(f) if f.is_finite() && f.abs() < 9.2e18 => {
+                Ok(Value::BigInt(f.trunc() as i64))
+            }
+            Value::Float(_) => Err(EvalError::Overflow),
+            other => Ok(other),
+        },
+        _ => float2(a, f64::powf),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::decode::{Decoder, fields_read};
 use crate::error::{EngineError, EvalError, EventError};
 use crate::expr::{Ctx, Eval, ExprCompiler, cast, unsupported};
 use crate::join::JoinSources;
+use crate::meta::{EventMeta, set_current};
 use crate::operator::{Operator, OperatorState, SourceInfo, Target};
 use crate::time::{TICKS_PER_SECOND, now_ticks, parse_datetime};
 use crate::value::{Record, Row, Value};
@@ -105,6 +106,45 @@ pub struct JobMetrics {
     /// Rows stream joins hold while they may still match (both sides, every join).
     #[serde(default)]
     pub join_buffered_rows: u64,
+    /// The same event counters per input, in [`Job::inputs`] order.
+    #[serde(default)]
+    pub inputs: Vec<InputMetrics>,
+}
+
+/// Event counters of one input: what ASA shows per input, so a misbehaving source can be
+/// told from the others.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputMetrics {
+    /// The input name, as first written in the query.
+    pub name: String,
+    /// Events pushed.
+    pub input_events: u64,
+    /// Events beyond the late-arrival tolerance.
+    pub late_events: u64,
+    /// Events more than 5 minutes ahead of their arrival (dropped).
+    pub early_events: u64,
+    /// Events older than their partition's watermark.
+    pub out_of_order_events: u64,
+    /// Events whose timestamp was adjusted.
+    pub adjusted_events: u64,
+    /// Events dropped by a policy.
+    pub dropped_events: u64,
+    /// Events dropped because they could not be decoded or converted.
+    pub conversion_errors: u64,
+}
+
+impl JobMetrics {
+    /// Whether any event was late, early, out of order, adjusted, dropped or in error:
+    /// what `eddy run` reports on stderr.
+    pub fn has_policy_events(&self) -> bool {
+        self.late_events
+            + self.early_events
+            + self.out_of_order_events
+            + self.adjusted_events
+            + self.dropped_events
+            + self.errors
+            > 0
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -119,6 +159,9 @@ struct Pending {
     seq: u64,
     source: usize,
     record: Value,
+    /// Partition, offset and arrival, for metadata functions.
+    #[serde(default)]
+    meta: EventMeta,
 }
 
 impl Pending {
@@ -328,6 +371,14 @@ impl Job {
             }
         }
         job.state.output_seqs = vec![0; job.outputs.len()];
+        job.state.metrics.inputs = job
+            .inputs
+            .iter()
+            .map(|name| InputMetrics {
+                name: name.clone(),
+                ..InputMetrics::default()
+            })
+            .collect();
         Ok(job)
     }
 
@@ -493,8 +544,13 @@ impl Job {
         match decoder.decode(json) {
             Ok(v) => self.push_record(input, partition, offset, arrival, v),
             Err(e) => {
-                self.state.metrics.input_events += 1;
-                self.state.metrics.errors += 1;
+                let m = &mut self.state.metrics;
+                m.input_events += 1;
+                m.errors += 1;
+                if let Some(i) = m.inputs.get_mut(input) {
+                    i.input_events += 1;
+                    i.conversion_errors += 1;
+                }
                 Err(e)
             }
         }
@@ -505,7 +561,7 @@ impl Job {
         &mut self,
         input: usize,
         partition: u32,
-        _offset: u64,
+        offset: u64,
         arrival: Arrival,
         record: Value,
     ) -> Result<(), EventError> {
@@ -525,13 +581,29 @@ impl Job {
         }
         let m = &mut self.state.metrics;
         m.input_events += 1;
+        if m.inputs.len() <= input {
+            m.inputs.resize(input + 1, InputMetrics::default());
+        }
+        m.inputs[input].input_events += 1;
         let record = match conform(&self.inputs[input], &self.schemas[input], record) {
             Ok(r) => r,
             Err(e) => {
                 m.errors += 1;
+                m.inputs[input].conversion_errors += 1;
                 return Err(e);
             }
         };
+        // Metadata as TIMESTAMP BY may read it; the arrival is refined per source below.
+        let known_arrival = match arrival {
+            Arrival::At(t) => Some(t),
+            Arrival::FromPayload => record_field_time(&record),
+        };
+        set_current(Some(EventMeta {
+            input: input as u32,
+            partition,
+            offset,
+            arrival: known_arrival.unwrap_or_else(now_ticks),
+        }));
         let seq = self.state.next_seq;
         self.state.next_seq += 1;
         for &s in sources {
@@ -546,17 +618,21 @@ impl Job {
                     Ok(t) => Some(t),
                     Err(message) => {
                         m.errors += 1;
+                        m.inputs[input].conversion_errors += 1;
                         let what = format!("TIMESTAMP BY of input '{}'", self.inputs[input]);
                         return Err(EventError::Conversion { what, message });
                     }
                 },
             };
-            let arrival = match arrival {
-                Arrival::At(t) => t,
-                Arrival::FromPayload => match (record_field_time(&record), time) {
-                    (Some(t), _) | (None, Some(t)) => t,
-                    (None, None) => now_ticks(),
-                },
+            let arrival = match (known_arrival, time) {
+                (Some(t), _) | (None, Some(t)) => t,
+                (None, None) => now_ticks(),
+            };
+            let meta = EventMeta {
+                input: input as u32,
+                partition,
+                offset,
+                arrival,
             };
             if !self.sources[s].over.is_empty() {
                 let ctx = Ctx {
@@ -574,6 +650,7 @@ impl Job {
                     Ok(k) => k,
                     Err(e) => {
                         m.errors += 1;
+                        m.inputs[input].conversion_errors += 1;
                         let what =
                             format!("TIMESTAMP BY ... OVER of input '{}'", self.inputs[input]);
                         return Err(EventError::Conversion {
@@ -589,7 +666,8 @@ impl Job {
                 }
                 let state = subs.keys.0.entry(key.clone()).or_default();
                 let event_time = time.unwrap_or(arrival);
-                let Some(time) = apply_policies(&self.options, m, state, None, event_time, arrival)
+                let Some(time) =
+                    apply_policies(&self.options, m, input, state, None, event_time, arrival)
                 else {
                     continue;
                 };
@@ -598,6 +676,7 @@ impl Job {
                     seq,
                     source: s,
                     record: record.clone(),
+                    meta,
                 };
                 subs.pending.push((key, p));
                 continue;
@@ -610,6 +689,7 @@ impl Job {
             let Some(time) = apply_policies(
                 &self.options,
                 m,
+                input,
                 p,
                 frontier,
                 time.unwrap_or(arrival),
@@ -622,6 +702,7 @@ impl Job {
                 seq,
                 source: s,
                 record: record.clone(),
+                meta,
             };
             match self.state.pending.back() {
                 Some(last) if last.order() > p.order() => self.state.pending_heap.push(p),
@@ -767,6 +848,7 @@ impl Job {
                     self.state.pending_heap.push(p);
                     break;
                 }
+                set_current(Some(p.meta));
                 self.deliver(self.sources[p.source].consumer, p.time, &p.record);
             }
         }
@@ -783,8 +865,10 @@ impl Job {
         }
         ready.sort_by_key(Pending::order);
         for p in ready {
+            set_current(Some(p.meta));
             self.deliver(self.sources[p.source].consumer, p.time, &p.record);
         }
+        set_current(None);
         // Windows close statement by statement (steps feed later statements at once); the
         // output rows are then ordered by window end across statements and UNION branches.
         let mut rows = Vec::new();
@@ -903,26 +987,39 @@ fn record_field_time(record: &Value) -> Option<i64> {
 fn apply_policies(
     o: &JobOptions,
     m: &mut JobMetrics,
+    input: usize,
     p: &mut PartitionState,
     frontier: Option<i64>,
     mut time: i64,
     arrival: i64,
 ) -> Option<i64> {
     let adjust = o.out_of_order_action == OutOfOrderAction::Adjust;
+    // The per-input counters always exist (push_record sizes them); a spare keeps the
+    // policy itself independent of that.
+    let mut spare = InputMetrics::default();
+    let i = match m.inputs.get_mut(input) {
+        Some(i) => i,
+        None => &mut spare,
+    };
     if time > arrival.saturating_add(EARLY_LIMIT) {
         m.early_events += 1;
         m.dropped_events += 1;
+        i.early_events += 1;
+        i.dropped_events += 1;
         return None;
     }
     if let Some(tol) = o.late_arrival_tolerance
         && time < arrival.saturating_sub(tol)
     {
         m.late_events += 1;
+        i.late_events += 1;
         if !adjust {
             m.dropped_events += 1;
+            i.dropped_events += 1;
             return None;
         }
         m.adjusted_events += 1;
+        i.adjusted_events += 1;
         time = arrival.saturating_sub(tol);
     }
     // In order means at or after the partition's watermark and after what the job has
@@ -935,11 +1032,14 @@ fn apply_policies(
         && time < wm
     {
         m.out_of_order_events += 1;
+        i.out_of_order_events += 1;
         if !adjust {
             m.dropped_events += 1;
+            i.dropped_events += 1;
             return None;
         }
         m.adjusted_events += 1;
+        i.adjusted_events += 1;
         time = wm;
     }
     let w = time.saturating_sub(o.out_of_order_tolerance);

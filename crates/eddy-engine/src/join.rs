@@ -733,7 +733,7 @@ fn hash_key(v: Value) -> Value {
 
 fn count(errors: &mut u64, e: EvalError) {
     *errors += 1;
-    tracing::debug!(error = %e, "dropped a join row");
+    crate::error::log_runtime_error("join event", &e);
 }
 
 fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {

@@ -5,7 +5,8 @@
 //! - `decode`: the event decoder (only the fields a query reads, shared field names);
 //! - [`time`]: datetimes as 100-ns ticks, ISO-8601 parsing and ASA's output format;
 //! - `expr` and `functions`: syntax-tree expressions compiled once into closures;
-//!   `analytic`: LAG, LAST and ISFIRST state; `geo`: GeoJSON points and polygons;
+//!   `analytic`: LAG, LAST, ISFIRST and windowless aggregates; `meta`: event metadata
+//!   (partition, offset, arrival); `geo`: GeoJSON points and polygons;
 //! - `agg`: aggregate state; `window`: window assignment and per-window group state;
 //! - `operator`: one operator per SELECT (APPLY or `join`, filter, then projection or
 //!   window aggregation);
@@ -42,6 +43,8 @@
 //! - Running (hopping, sliding) SUM/AVG of floats subtract on retract, so their last
 //!   digits can differ from a recomputation; integral inputs of STDEV/VAR are summed
 //!   exactly, so those agree with tumbling windows over the same values.
+//! - String values compare ordinally and case-sensitively (=, <, IN, LIKE, group keys);
+//!   names are case-insensitive. More in `docs/language.md`.
 //! - Serde on [`Value`] is type-tagged so snapshots round-trip types exactly; use
 //!   [`Row::to_json`] / [`Row::write_json`] for plain JSON.
 #![deny(missing_docs)]
@@ -56,11 +59,12 @@ mod functions;
 mod geo;
 pub mod job;
 mod join;
+mod meta;
 mod operator;
 pub mod time;
 pub mod value;
 mod window;
 
 pub use error::{EngineError, EventError};
-pub use job::{Arrival, Job, JobMetrics, JobOptions, OutOfOrderAction, OutputRow};
+pub use job::{Arrival, InputMetrics, Job, JobMetrics, JobOptions, OutOfOrderAction, OutputRow};
 pub use value::{Record, Row, Value};

@@ -662,7 +662,7 @@ impl Operator {
                 Ok(None) => {}
                 Err(e) => {
                     *errors += 1;
-                    tracing::debug!(error = %e, "dropped a window row");
+                    crate::error::log_runtime_error("window row", &e);
                 }
             }
         }
@@ -826,7 +826,8 @@ fn resolve_window<'w>(
     Ok((window, &[]))
 }
 
+/// Counts a runtime evaluation error; the event (or row) it hit is dropped, never silently.
 fn count(errors: &mut u64, e: EvalError) {
     *errors += 1;
-    tracing::debug!(error = %e, "dropped an event");
+    crate::error::log_runtime_error("event", &e);
 }

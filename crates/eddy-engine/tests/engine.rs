@@ -578,6 +578,7 @@ fn unsupported_constructs_report_where() {
             line,
             column,
             message,
+            ..
         }) => {
             assert_eq!((line, column), (2, 3), "{message}");
             assert!(message.contains("udf.double"), "{message}");
@@ -634,7 +635,7 @@ fn more_scalar_functions() {
     assert_eq!(
         finish(&mut j),
         vec![
-            r#"{"l":"ab","r":"cd","t":"x","rep":"aBcd","ci":3,"cw":"a-b","rev":"dcba","p":1024.0,"sq":4.0,"sg":-1,"ty":"nvarchar(max)","n":2,"second":20,"deep":true,"dt":"2024-02-29T01:02:03.0040000Z","st":"aXYef","tr":"2*(3+4)","u":65,"nc":"B","sp":"[  ]","mon":"March","wd":"Tuesday"}"#
+            r#"{"l":"ab","r":"cd","t":"x","rep":"aBcd","ci":3,"cw":"a-b","rev":"dcba","p":1024,"sq":4.0,"sg":-1,"ty":"nvarchar(max)","n":2,"second":20,"deep":true,"dt":"2024-02-29T01:02:03.0040000Z","st":"aXYef","tr":"2*(3+4)","u":65,"nc":"B","sp":"[  ]","mon":"March","wd":"Tuesday"}"#
         ]
     );
 }
@@ -1207,4 +1208,75 @@ fn windows_tags_rows_with_the_window_id() {
             format!(r#"{{"k":"a","id":"ten","n":3,"w":"{}"}}"#, ts(10.0)),
         ]
     );
+}
+fn policy_counters_are_kept_per_input() {
+    let q = "SELECT a.t INTO o1 FROM a TIMESTAMP BY t
+             SELECT b.t INTO o2 FROM b TIMESTAMP BY t";
+    let mut j = job(q);
+    let event = |secs: f64| format!(r#"{{"t":"{}"}}"#, ts(secs));
+    // Input a: one late event (arrives 20 s after its time); input b: one early event and
+    // one that does not convert.
+    j.push_json(0, 0, 0, Arrival::At(at(21.0)), event(1.0).as_bytes())
+        .unwrap();
+    j.push_json(1, 0, 0, Arrival::At(at(1.0)), event(400.0).as_bytes())
+        .unwrap();
+    assert!(
+        j.push_json(1, 0, 1, Arrival::At(at(2.0)), br#"{"t":"soon"}"#)
+            .is_err()
+    );
+    let m = j.metrics();
+    let (a, b) = (&m.inputs[0], &m.inputs[1]);
+    assert_eq!((a.name.as_str(), b.name.as_str()), ("a", "b"));
+    assert_eq!(
+        (a.input_events, a.late_events, a.adjusted_events),
+        (1, 1, 1)
+    );
+    assert_eq!((a.early_events, a.conversion_errors), (0, 0));
+    assert_eq!(
+        (b.input_events, b.early_events, b.dropped_events),
+        (2, 1, 1)
+    );
+    assert_eq!((b.late_events, b.conversion_errors), (0, 1));
+    assert_eq!((m.late_events, m.early_events, m.errors), (1, 1, 1));
+    assert!(m.has_policy_events());
+}
+
+#[test]
+fn metadata_reads_partition_offset_and_arrival() {
+    let q = "SELECT PartitionId AS p, GetMetadataPropertyValue(s, 'Offset') AS o,
+                    GetMetadataPropertyValue(s, '[EventHub].[EventEnqueuedUtcTime]') AS e
+             FROM s TIMESTAMP BY t";
+    let mut j = job(q);
+    j.declare_partitions(0, 3);
+    let json = format!(r#"{{"t":"{}"}}"#, ts(1.0));
+    j.push_json(0, 2, 17, Arrival::At(at(3.0)), json.as_bytes())
+        .unwrap();
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"p":2,"o":17,"e":"{}"}}"#, ts(3.0))]
+    );
+}
+
+#[test]
+fn windowless_aggregates_follow_expiry() {
+    let q = "SELECT MIN(v) OVER (LIMIT DURATION(second, 2)) AS lo,
+                    MAX(v) OVER (LIMIT DURATION(second, 2)) AS hi,
+                    SUM(v) OVER (LIMIT DURATION(second, 2)) AS s
+             FROM s TIMESTAMP BY t";
+    let mut j = job(q);
+    for (i, v) in [5, 1, 4, 2, 3, 0].into_iter().enumerate() {
+        push(&mut j, (i + 1) as f64, &format!(r#""v":{v}"#));
+    }
+    let rows: Vec<String> = [
+        (5, 5, 5),
+        (1, 5, 6),
+        (1, 5, 10),
+        (1, 4, 7),
+        (2, 4, 9),
+        (0, 3, 5),
+    ]
+    .iter()
+    .map(|(lo, hi, s)| format!(r#"{{"lo":{lo},"hi":{hi},"s":{s}}}"#))
+    .collect();
+    assert_eq!(finish(&mut j), rows);
 }

@@ -7,9 +7,12 @@ use std::fmt::Write;
 use parking_lot::Mutex;
 
 use crate::jobs::{JobState, JobView, MetricsView};
+use eddy_engine::InputMetrics;
 
 /// (metric name suffix, help text, how to read it from a job's counters).
 type JobCounter = (&'static str, &'static str, fn(&MetricsView) -> u64);
+/// (metric name suffix, help text, how to read it from one input's counters).
+type InputCounter = (&'static str, &'static str, fn(&InputMetrics) -> u64);
 
 /// Seconds of history behind a stream's events/s rate.
 const RATE_WINDOW_S: i64 = 5;
@@ -164,6 +167,54 @@ impl Metrics {
                     escape(&job.spec.name),
                     get(&job.status.metrics)
                 );
+            }
+        }
+        let input_counters: [InputCounter; 7] = [
+            ("events", "Events pushed from this input.", |i| {
+                i.input_events
+            }),
+            (
+                "late_events",
+                "Events beyond the late-arrival tolerance.",
+                |i| i.late_events,
+            ),
+            (
+                "early_events",
+                "Events more than 5 minutes ahead of arrival (dropped).",
+                |i| i.early_events,
+            ),
+            (
+                "out_of_order_events",
+                "Events beyond the out-of-order tolerance.",
+                |i| i.out_of_order_events,
+            ),
+            (
+                "adjusted_events",
+                "Events whose timestamp was adjusted.",
+                |i| i.adjusted_events,
+            ),
+            ("dropped_events", "Events dropped by a time policy.", |i| {
+                i.dropped_events
+            }),
+            (
+                "conversion_errors",
+                "Events dropped because they could not be decoded or converted.",
+                |i| i.conversion_errors,
+            ),
+        ];
+        for (name, help, get) in input_counters {
+            let metric = format!("eddy_input_{name}_total");
+            header(&mut out, &metric, "counter", help);
+            for job in jobs {
+                for input in &job.status.metrics.inputs {
+                    let _ = writeln!(
+                        out,
+                        "{metric}{{job=\"{}\",input=\"{}\"}} {}",
+                        escape(&job.spec.name),
+                        escape(&input.name),
+                        get(input)
+                    );
+                }
             }
         }
         header(

@@ -394,6 +394,8 @@ fn job_over_historical_events_writes_exact_tumbling_windows() {
         "eddy_job_late_events_total{job=\"counter\"} 0",
         "eddy_job_dropped_events_total{job=\"counter\"} 0",
         "eddy_job_errors_total{job=\"counter\"} 0",
+        "eddy_input_events_total{job=\"counter\",input=\"readings\"} 6",
+        "eddy_input_late_events_total{job=\"counter\",input=\"readings\"} 0",
         "eddy_http_requests_total{method=\"POST\",route=\"/api/streams/{name}/events\",status=\"200\"} 2",
     ] {
         assert!(

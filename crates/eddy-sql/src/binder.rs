@@ -58,6 +58,7 @@ pub fn bind_with(
 ) -> Result<BoundScript, Diagnostic> {
     let mut b = Binder {
         text,
+        columns: HashMap::new(),
         all_steps: HashMap::new(),
         defined: HashMap::new(),
         bound: Vec::new(),
@@ -85,10 +86,21 @@ pub fn bind_with(
         }
     }
     for statement in &script.statements {
+        if let Statement::CreateTable { name, columns, .. } = statement {
+            b.columns.insert(
+                name.name.to_lowercase(),
+                columns.iter().map(|(c, _)| c.name.clone()).collect(),
+            );
+        }
+    }
+    for statement in &script.statements {
         match statement {
             Statement::With { steps, body } => {
                 for step in steps {
                     b.statement(&step.query, Some(&step.name))?;
+                    if let Some(names) = output_columns(&step.query) {
+                        b.columns.insert(step.name.name.to_lowercase(), names);
+                    }
                     b.defined
                         .insert(step.name.name.to_lowercase(), step.name.span);
                 }
@@ -110,6 +122,9 @@ pub fn bind_with(
 
 struct Binder<'a> {
     text: &'a str,
+    /// Known columns of an input (`CREATE TABLE`) or step (its SELECT list), by lower-case
+    /// name: a column read from it must be one of them.
+    columns: HashMap<String, Vec<String>>,
     /// Every step of the script, lower-cased, to tell "used too early" from "an input".
     all_steps: HashMap<String, Span>,
     /// Steps defined so far.
@@ -303,6 +318,7 @@ impl Binder<'_> {
         if let Some(f) = &s.filter {
             self.expr(f, Clause::Where, false)?;
         }
+        self.known_columns(s)?;
         if let Some(h) = &s.having {
             self.expr(h, Clause::Having, false)?;
         }
@@ -506,6 +522,7 @@ impl Binder<'_> {
                     }
                     in_aggregate = true;
                 }
+                FunctionKind::Analytic => self.analytic(call, info.name)?,
                 _ => {}
             }
             self.unit_args(call)?;
@@ -524,6 +541,106 @@ impl Binder<'_> {
             if !same_node(c, skip) && !same_node(c, limit) {
                 self.expr(c, clause, in_aggregate)?;
             }
+        }
+        Ok(())
+    }
+
+    /// LAG and LAST need LIMIT DURATION, ISFIRST takes none (its interval is its
+    /// arguments), and no analytic function may be nested in another's arguments.
+    fn analytic(&self, call: &FunctionCall, name: &str) -> Result<(), Diagnostic> {
+        let limit = call.over.as_ref().and_then(|o| o.limit_duration.as_ref());
+        let upper = name.to_ascii_uppercase();
+        if matches!(upper.as_str(), "LAG" | "LAST") && limit.is_none() {
+            return Err(self
+                .err(format!("{name} needs OVER (... LIMIT DURATION(unit, n) ...)"), call.span)
+                .with_help(format!(
+                    "e.g. {name}(x) OVER (PARTITION BY key LIMIT DURATION(hour, 1)); the duration bounds how far back it looks"
+                )));
+        }
+        if upper == "ISFIRST"
+            && let Some(limit) = limit
+        {
+            return Err(self
+                .err("ISFIRST takes no LIMIT DURATION", limit.span())
+                .with_help("its interval is its arguments: ISFIRST(minute, 10) OVER ([PARTITION BY key] [WHEN condition])"));
+        }
+        if let Some(inner) = call.args.iter().find_map(find_analytic) {
+            return Err(self
+                .err(
+                    format!("an analytic function cannot be an argument of {name}"),
+                    inner,
+                )
+                .with_help("compute it in an earlier WITH step and read its column here"));
+        }
+        Ok(())
+    }
+
+    /// Where the source's columns are known (a `CREATE TABLE` input or a step without
+    /// wildcards) and the SELECT reads it alone, every column read must be one of them.
+    fn known_columns(&self, s: &Select) -> Result<(), Diagnostic> {
+        let source = &s.from.source;
+        if !s.from.joins.is_empty() {
+            return Ok(());
+        }
+        let Some(known) = self.columns.get(&source.name.name.to_lowercase()) else {
+            return Ok(());
+        };
+        let reference = source.reference_name();
+        let mut exprs: Vec<&Expr> = Vec::new();
+        for item in &s.items {
+            if let SelectItem::Expr { expr, .. } = item {
+                exprs.push(expr);
+            }
+        }
+        exprs.extend(&s.filter);
+        exprs.extend(&s.having);
+        exprs.extend(&s.group_by);
+        exprs.extend(&source.partition_by);
+        if let Some(ts) = &source.timestamp_by {
+            exprs.push(&ts.expr);
+            exprs.extend(&ts.over);
+        }
+        let mut columns = Vec::new();
+        for e in exprs {
+            column_refs(e, &mut columns);
+        }
+        for path in columns {
+            let first = match path {
+                [only] if only.eq_ignore_case(&reference.name) => continue,
+                [alias, next, ..] if alias.eq_ignore_case(&reference.name) => next,
+                [first, ..] => first,
+                [] => continue,
+            };
+            if known.iter().any(|k| first.eq_ignore_case(k))
+                || METADATA_COLUMNS
+                    .iter()
+                    .any(|m| first.name.eq_ignore_ascii_case(m))
+            {
+                continue;
+            }
+            let what = if self
+                .all_steps
+                .contains_key(&source.name.name.to_lowercase())
+            {
+                "step"
+            } else {
+                "input"
+            };
+            let d = self
+                .err(
+                    format!(
+                        "{what} '{}' has no column '{}'",
+                        source.name.name, first.name
+                    ),
+                    first.span,
+                )
+                .with_note(format!("its columns: {}", known.join(", ")));
+            return Err(
+                match suggest(&first.name, known.iter().map(String::as_str)) {
+                    Some(s) => d.with_help(format!("did you mean '{s}'?")),
+                    None => d,
+                },
+            );
         }
         Ok(())
     }
@@ -845,6 +962,54 @@ fn flatten<'q>(q: &'q Query, out: &mut Vec<&'q Select>) {
     }
 }
 
+/// Columns every input has in ASA: its metadata.
+const METADATA_COLUMNS: [&str; 3] = [
+    "EventEnqueuedUtcTime",
+    "EventProcessedUtcTime",
+    "PartitionId",
+];
+
+/// The column names a step's query produces, when all are known (no wildcard, every
+/// item named by an alias or a column); for a UNION, the first branch's.
+fn output_columns(q: &Query) -> Option<Vec<String>> {
+    let mut selects = Vec::new();
+    flatten(q, &mut selects);
+    let first = selects.first()?;
+    first
+        .items
+        .iter()
+        .map(|item| match item {
+            SelectItem::Expr { alias: Some(a), .. } => Some(a.name.clone()),
+            SelectItem::Expr {
+                expr: Expr::Column(path, _),
+                ..
+            } => path.last().map(|i| i.name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The column paths an expression reads, leaving out names that are not columns: the
+/// unit of DATEADD-like calls and the arguments of window and duration calls.
+fn column_refs<'e>(e: &'e Expr, out: &mut Vec<&'e [Ident]>) {
+    match e {
+        Expr::Column(path, _) => out.push(path),
+        Expr::Function(call)
+            if function_kind_of(call) == Some(FunctionKind::Window)
+                || ["Duration", "Hop", "Offset", "Timeout", "MaxDuration"]
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(&call.dotted_name())) => {}
+        _ => {
+            let unit = unit_arg(e);
+            for c in children(e) {
+                if !same_node(c, unit) {
+                    column_refs(c, out);
+                }
+            }
+        }
+    }
+}
+
 /// Identity, not equality: is `a` the very node `b`?
 fn same_node(a: &Expr, b: Option<&Expr>) -> bool {
     b.is_some_and(|b| std::ptr::eq(a, b))
@@ -886,6 +1051,15 @@ fn unit_arg(e: &Expr) -> Option<&Expr> {
         .any(|n| n.eq_ignore_ascii_case(&name))
         .then(|| call.args.first())
         .flatten()
+}
+
+fn find_analytic(e: &Expr) -> Option<Span> {
+    match e {
+        Expr::Function(call) if function_kind_of(call) == Some(FunctionKind::Analytic) => {
+            Some(call.span)
+        }
+        _ => children(e).into_iter().find_map(find_analytic),
+    }
 }
 
 fn find_aggregate(e: &Expr) -> Option<Span> {

@@ -110,6 +110,7 @@ pub const FUNCTIONS: &[FunctionInfo] = &[
     f("SQUARE", S, 1, 1),
     // Conversion, records, arrays, metadata.
     f("COALESCE", S, 1, ANY),
+    f("NULLIF", S, 2, 2),
     f("GetType", S, 1, 1),
     f("GetArrayElement", S, 2, 2),
     f("GetArrayElements", S, 1, 1),

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use eddy_connectors::files::NdjsonSink;
 use eddy_connectors::ndjson::{self, LineEvent};
-use eddy_engine::{Arrival, EngineError, Job, JobOptions, OutOfOrderAction, OutputRow};
+use eddy_engine::{Arrival, Job, JobOptions, OutOfOrderAction, OutputRow};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -71,11 +71,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.query.display()))?;
     let mut job = match Job::compile(&text, options) {
         Ok(job) => job,
-        Err(EngineError::Sql(diagnostic)) => {
-            eprint!("{}", diagnostic.render(&text));
-            return Err(Exit(2).into());
-        }
-        Err(err) => return Err(usage_error(err)),
+        Err(err) => match err.render(&text) {
+            Some(rendered) => {
+                eprint!("{rendered}");
+                return Err(Exit(2).into());
+            }
+            None => return Err(usage_error(err)),
+        },
     };
     load_references(&mut job, &args.references)?;
     let mut sink = Sink::open(&job, args.output_dir.as_deref())?;
@@ -117,10 +119,46 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     job.drain_output(&mut rows);
     sink.write(&mut rows)?;
     sink.flush()?;
-    if let Ok(metrics) = serde_json::to_string(&job.metrics()) {
+    let metrics = job.metrics();
+    if let Some(line) = summary(&metrics) {
+        eprintln!("{line}");
+    }
+    if let Ok(metrics) = serde_json::to_string(&metrics) {
         tracing::info!(%metrics, "run finished");
     }
     Ok(())
+}
+
+/// One stderr line naming, per input, the events a time policy or a conversion touched,
+/// and the rows lost to runtime errors; `None` when there were none.
+fn summary(m: &eddy_engine::JobMetrics) -> Option<String> {
+    if !m.has_policy_events() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for i in &m.inputs {
+        let counts: Vec<String> = [
+            (i.late_events, "late"),
+            (i.early_events, "early"),
+            (i.out_of_order_events, "out of order"),
+            (i.adjusted_events, "adjusted"),
+            (i.dropped_events, "dropped"),
+            (i.conversion_errors, "conversion errors"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !counts.is_empty() {
+            parts.push(format!("input '{}': {}", i.name, counts.join(", ")));
+        }
+    }
+    let conversions: u64 = m.inputs.iter().map(|i| i.conversion_errors).sum();
+    let runtime = m.errors.saturating_sub(conversions);
+    if runtime > 0 {
+        parts.push(format!("{runtime} runtime errors"));
+    }
+    Some(format!("stats: {}", parts.join("; ")))
 }
 
 fn job_options(args: &RunArgs) -> anyhow::Result<JobOptions> {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
-use eddy_engine::{Job, JobMetrics};
+use eddy_engine::{InputMetrics, Job, JobMetrics};
 use eddy_log::Log;
 use eddy_store::Store;
 use parking_lot::Mutex;
@@ -46,7 +46,7 @@ pub(crate) enum JobState {
 }
 
 /// The engine's counters, copied out of the job thread after each round.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct MetricsView {
     pub input: u64,
     pub output: u64,
@@ -63,6 +63,8 @@ pub(crate) struct MetricsView {
     /// Ticks (100 ns since the epoch).
     #[serde(skip)]
     pub watermark: Option<i64>,
+    /// The event counters per input of the query.
+    pub inputs: Vec<InputMetrics>,
 }
 
 impl From<&JobMetrics> for MetricsView {
@@ -79,6 +81,7 @@ impl From<&JobMetrics> for MetricsView {
             malformed: 0,
             join_buffered_rows: m.join_buffered_rows,
             watermark: m.watermark,
+            inputs: m.inputs.clone(),
         }
     }
 }

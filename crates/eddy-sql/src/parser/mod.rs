@@ -437,6 +437,13 @@ impl<'a> Parser<'a> {
             let alias = self.any_ident();
             self.advance();
             let expr = self.expr()?;
+            if self.is_kw("AS") {
+                // `a = b AS x` reads as `alias = expr` followed by a second name.
+                return Err(self.expected("',', INTO or FROM").with_help(format!(
+                    "'{} = ...' already names this column; to project a comparison write ({} = ...) AS name",
+                    alias.name, alias.name
+                )));
+            }
             return Ok(SelectItem::Expr {
                 expr,
                 alias: Some(alias),

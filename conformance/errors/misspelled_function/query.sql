@@ -1,0 +1,2 @@
+SELECT REGEXMACH(plate, '[0-9]+') AS digits
+FROM input

@@ -1,0 +1,3 @@
+SELECT plate
+FROM input
+WHERE plate LIKE '[A-C%'

@@ -1,0 +1,4 @@
+CREATE TABLE input (plate nvarchar(max), t datetime);
+
+SELECT plat
+FROM input TIMESTAMP BY t

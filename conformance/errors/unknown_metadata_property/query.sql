@@ -1,0 +1,2 @@
+SELECT GetMetadataPropertyValue(input, 'EventEnqueuedTime2') AS enqueued
+FROM input

@@ -1,0 +1,2 @@
+SELECT plate, COUNT(*) OVER (PARTITION BY plate) AS seen
+FROM input

@@ -1,0 +1,26 @@
+-- Every string function of the ASA reference, over a normal, a padded and a NULL string.
+SELECT
+    CHARINDEX('o', s) AS charindex,
+    CHARINDEX('o', s, 6) AS charindex_from,
+    CONCAT(s, '|', n) AS concat,
+    CONCAT_WS('-', s, NULL, n) AS concat_ws,
+    LEFT(s, n) AS left_n,
+    LEN(s) AS len,
+    LOWER(s) AS lower,
+    LTRIM(s) AS ltrim,
+    PATINDEX('%o%', s) AS patindex,
+    REPLACE(s, 'l', 'L') AS replace,
+    REPLICATE('ab', n) AS replicate,
+    REPLICATE('ab', n - 1) AS replicate_less_one,
+    REVERSE(s) AS reverse,
+    RIGHT(s, n) AS right_n,
+    RTRIM(s) AS rtrim,
+    SUBSTRING(s, 2, 3) AS substring,
+    TRANSLATE(s, 'lo', '01') AS translate,
+    TRIM(s) AS trim,
+    UPPER(s) AS upper,
+    NCHAR(72) AS nchar,
+    UNICODE(s) AS unicode,
+    SPACE(n) AS space,
+    STUFF(s, 2, 3, 'XY') AS stuff
+FROM input
