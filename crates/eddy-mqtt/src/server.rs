@@ -1,0 +1,101 @@
+//! The listener: accepts connections under a semaphore and stops them all on shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eddy_log::Log;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::{MqttConfig, MqttError, MqttStats, OnAppend, conn};
+
+/// How long open connections get to answer what they read and say goodbye on shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Shared by every connection of one listener.
+pub(crate) struct Broker {
+    /// The log every stream lives in.
+    pub log: Arc<Log>,
+    /// Validated configuration.
+    pub config: MqttConfig,
+    /// Counters for `/metrics`.
+    pub stats: Arc<MqttStats>,
+    /// The server's hook for its stream counters.
+    pub on_append: Option<OnAppend>,
+}
+
+/// Serves MQTT on `listener`, appending to `log`, until `shutdown` resolves. Per-connection
+/// errors are logged and close only that connection; on shutdown each connection answers
+/// what it has read, v5 clients get DISCONNECT "server shutting down", and every connection
+/// task has ended before this returns.
+pub async fn serve(
+    listener: TcpListener,
+    log: Arc<Log>,
+    config: MqttConfig,
+    stats: Arc<MqttStats>,
+    on_append: Option<OnAppend>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MqttError> {
+    if config.max_connections == 0 || config.max_packet_bytes < 64 {
+        return Err(MqttError::Config(
+            "max_connections must be positive and max_packet_bytes at least 64".into(),
+        ));
+    }
+    if config.auth_token.as_deref().is_some_and(str::is_empty) {
+        return Err(MqttError::Config("the auth token must not be empty".into()));
+    }
+    tracing::info!(addr = %listener.local_addr()?, "mqtt listener started");
+    // Owned here: `stop` tells every connection to wind down; `tasks` holds them so none
+    // outlives this function.
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let broker = Arc::new(Broker {
+        log,
+        config,
+        stats,
+        on_append,
+    });
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (socket, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Typically EMFILE; back off instead of spinning.
+                    tracing::warn!(error = %e, "mqtt accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let broker = Arc::clone(&broker);
+        let stopped = stopped.clone();
+        tasks.spawn(async move {
+            conn::run(broker, socket, peer, stopped).await;
+            drop(permit);
+        });
+        // Reap finished connections so the set stays as small as the open ones.
+        while tasks.try_join_next().is_some() {}
+    }
+    tracing::info!("mqtt listener stopping");
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.shutdown().await;
+    }
+    Ok(())
+}
