@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub default_partitions: u32,
     /// Address of the Kafka protocol listener; `None` serves no Kafka (port 0 picks a free port).
     pub kafka: Option<SocketAddr>,
+    /// Address of the MQTT listener; `None` serves no MQTT (port 0 picks a free port).
+    pub mqtt: Option<SocketAddr>,
+    /// Which stream each MQTT topic's events go to.
+    pub mqtt_routes: eddy_mqtt::Routes,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +45,8 @@ impl Default for ServerConfig {
             auth_token: None,
             default_partitions: 4,
             kafka: None,
+            mqtt: None,
+            mqtt_routes: eddy_mqtt::Routes::default(),
         }
     }
 }

@@ -4,6 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
+use std::sync::Arc;
+
+use eddy_mqtt::MqttStats;
 use parking_lot::Mutex;
 
 use crate::jobs::{JobState, JobView, MetricsView};
@@ -29,6 +32,8 @@ pub(crate) struct Metrics {
     streams: Mutex<HashMap<String, StreamCounters>>,
     /// (method, route, status) → requests.
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
+    /// The MQTT listener's counters, once it is started; rendered only then.
+    mqtt: std::sync::OnceLock<Arc<MqttStats>>,
 }
 
 impl Metrics {
@@ -60,6 +65,11 @@ impl Metrics {
             .map(|(_, n)| n)
             .sum();
         events as f64 / RATE_WINDOW_S as f64
+    }
+
+    /// The counters the MQTT listener updates (created on first use).
+    pub fn mqtt_stats(&self) -> Arc<MqttStats> {
+        self.mqtt.get_or_init(Arc::default).clone()
     }
 
     /// Counts one answered HTTP request.
@@ -210,7 +220,62 @@ impl Metrics {
                 escape(route)
             );
         }
+        if let Some(mqtt) = self.mqtt.get() {
+            render_mqtt(&mut out, &mqtt.snapshot());
+        }
         out
+    }
+}
+
+/// The MQTT listener's connection and message counters.
+fn render_mqtt(out: &mut String, m: &eddy_mqtt::MqttStatsSnapshot) {
+    let lines: [(&str, &str, &str, u64); 7] = [
+        (
+            "eddy_mqtt_connections",
+            "gauge",
+            "MQTT connections open.",
+            m.connections_open,
+        ),
+        (
+            "eddy_mqtt_connections_accepted_total",
+            "counter",
+            "MQTT CONNECTs accepted.",
+            m.connections_accepted,
+        ),
+        (
+            "eddy_mqtt_connections_refused_total",
+            "counter",
+            "MQTT CONNECTs refused (credentials, version, client id).",
+            m.connections_refused,
+        ),
+        (
+            "eddy_mqtt_messages_received_total",
+            "counter",
+            "MQTT PUBLISH packets received.",
+            m.messages_received,
+        ),
+        (
+            "eddy_mqtt_events_appended_total",
+            "counter",
+            "Events appended from MQTT messages.",
+            m.events_appended,
+        ),
+        (
+            "eddy_mqtt_malformed_payloads_total",
+            "counter",
+            "MQTT payloads refused as not JSON events.",
+            m.malformed_payloads,
+        ),
+        (
+            "eddy_mqtt_protocol_errors_total",
+            "counter",
+            "MQTT connections closed for a protocol error or keep-alive timeout.",
+            m.protocol_errors,
+        ),
+    ];
+    for (name, kind, help, value) in lines {
+        header(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 
