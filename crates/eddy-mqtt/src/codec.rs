@@ -133,6 +133,24 @@ pub(crate) enum Reason {
     QoSNotSupported,
 }
 
+impl Reason {
+    /// What the reason means, for a person reading a client's log.
+    fn text(self) -> &'static str {
+        match self {
+            Reason::Success => "normal disconnection",
+            Reason::UnspecifiedError => "the server could not store the message",
+            Reason::MalformedPacket => "malformed packet",
+            Reason::ProtocolError => "protocol error",
+            Reason::ServerShuttingDown => "the server is shutting down",
+            Reason::KeepAliveTimeout => "no packet within 1.5 times the keep-alive",
+            Reason::TopicAliasInvalid => "topic aliases are not supported",
+            Reason::PacketTooLarge => "packet larger than the maximum packet size",
+            Reason::PayloadFormatInvalid => "the payload is not JSON events",
+            Reason::QoSNotSupported => "QoS 2 is not supported",
+        }
+    }
+}
+
 /// CONNACK outcomes, mapped onto each version's codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ConnectCode {
@@ -461,6 +479,8 @@ fn to_v5(packet: &Outgoing) -> v5::Packet {
             properties: None,
         }),
         Outgoing::PingResp => v5::Packet::PingResp(v5::PingResp),
+        // rumqttc 0.25 miscounts a DISCONNECT without properties (and one with empty ones),
+        // so every server DISCONNECT carries a reason string, which clients log anyway.
         Outgoing::Disconnect(reason) => v5::Packet::Disconnect(v5::Disconnect {
             reason_code: match reason {
                 Reason::Success => v5::DisconnectReasonCode::NormalDisconnection,
@@ -474,7 +494,12 @@ fn to_v5(packet: &Outgoing) -> v5::Packet {
                 Reason::PayloadFormatInvalid => v5::DisconnectReasonCode::PayloadFormatInvalid,
                 Reason::QoSNotSupported => v5::DisconnectReasonCode::QoSNotSupported,
             },
-            properties: None,
+            properties: Some(v5::DisconnectProperties {
+                session_expiry_interval: None,
+                reason_string: Some(reason.text().to_string()),
+                user_properties: Vec::new(),
+                server_reference: None,
+            }),
         }),
     }
 }
@@ -578,5 +603,20 @@ mod tests {
         );
         assert_eq!(&out[..1], &[0x40]);
         assert_eq!(&out[2..5], &[0, 7, 0x99]);
+    }
+
+    #[test]
+    fn server_disconnect_decodes_back_with_its_reason() {
+        let mut out = BytesMut::new();
+        encode(
+            Version::V5,
+            &Outgoing::Disconnect(Reason::KeepAliveTimeout),
+            &mut out,
+        );
+        let Ok(v5::Packet::Disconnect(d)) = v5::Packet::read(&mut out, None) else {
+            panic!("not a DISCONNECT");
+        };
+        assert_eq!(d.reason_code, v5::DisconnectReasonCode::KeepAliveTimeout);
+        assert!(out.is_empty(), "trailing bytes {out:?}");
     }
 }
