@@ -318,6 +318,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mqtt_counters_render_once_the_listener_exists() {
+        let metrics = Metrics::default();
+        assert!(!metrics.render(&[], 0).contains("eddy_mqtt_"));
+        let _stats = metrics.mqtt_stats();
+        let text = metrics.render(&[], 0);
+        assert!(text.contains("eddy_mqtt_connections 0\n"), "{text}");
+        assert!(text.contains("eddy_mqtt_malformed_payloads_total 0\n"), "{text}");
+    }
+
+    #[test]
     fn rate_counts_only_recent_complete_seconds() {
         let metrics = Metrics::default();
         metrics.record_append("S", 50, 500, 10_000);
