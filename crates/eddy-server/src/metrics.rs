@@ -324,7 +324,10 @@ mod tests {
         let _stats = metrics.mqtt_stats();
         let text = metrics.render(&[], 0);
         assert!(text.contains("eddy_mqtt_connections 0\n"), "{text}");
-        assert!(text.contains("eddy_mqtt_malformed_payloads_total 0\n"), "{text}");
+        assert!(
+            text.contains("eddy_mqtt_malformed_payloads_total 0\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub struct ServerArgs {
     /// When appended events are fsynced: always, never, or interval:MS (group commit).
     #[arg(long, default_value = "interval:100")]
     fsync: FsyncPolicy,
-    /// Require `Authorization: Bearer TOKEN` on every API request.
+    /// Require `Authorization: Bearer TOKEN` on every API request (and TOKEN as the MQTT password).
     #[arg(long)]
     auth_token: Option<String>,
     /// Partitions of a stream created implicitly.
