@@ -123,6 +123,8 @@ pub(crate) enum Reason {
     ServerShuttingDown,
     /// 0x8D Keep alive timeout.
     KeepAliveTimeout,
+    /// 0x8E Session taken over (another connection with the same client id).
+    SessionTakenOver,
     /// 0x94 Topic alias invalid.
     TopicAliasInvalid,
     /// 0x95 Packet too large.
@@ -143,6 +145,7 @@ impl Reason {
             Reason::ProtocolError => "protocol error",
             Reason::ServerShuttingDown => "the server is shutting down",
             Reason::KeepAliveTimeout => "no packet within 1.5 times the keep-alive",
+            Reason::SessionTakenOver => "another connection uses this client id",
             Reason::TopicAliasInvalid => "topic aliases are not supported",
             Reason::PacketTooLarge => "packet larger than the maximum packet size",
             Reason::PayloadFormatInvalid => "the payload is not JSON events",
@@ -489,6 +492,7 @@ fn to_v5(packet: &Outgoing) -> v5::Packet {
                 Reason::ProtocolError => v5::DisconnectReasonCode::ProtocolError,
                 Reason::ServerShuttingDown => v5::DisconnectReasonCode::ServerShuttingDown,
                 Reason::KeepAliveTimeout => v5::DisconnectReasonCode::KeepAliveTimeout,
+                Reason::SessionTakenOver => v5::DisconnectReasonCode::SessionTakenOver,
                 Reason::TopicAliasInvalid => v5::DisconnectReasonCode::TopicAliasInvalid,
                 Reason::PacketTooLarge => v5::DisconnectReasonCode::PacketTooLarge,
                 Reason::PayloadFormatInvalid => v5::DisconnectReasonCode::PayloadFormatInvalid,

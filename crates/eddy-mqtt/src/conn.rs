@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use eddy_log::Record;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::codec::{self, ConnectCode, FrameError, Hello, Incoming, Outgoing, Reason, Version};
@@ -33,6 +33,8 @@ const READ_CHUNK: usize = 16 << 10;
 
 /// Distinguishes the ids the server assigns to clients that sent an empty one.
 static ASSIGNED_IDS: AtomicU64 = AtomicU64::new(0);
+/// Numbers connections, so a session entry is removed only by the connection that owns it.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Why a connection ended; logged once by [`run`].
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +129,10 @@ impl Conn {
         let stats = Arc::clone(&self.broker.stats);
         bump(&stats.accepted, 1);
         bump(&stats.open, 1);
-        let result = self.session().await;
+        let conn = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        let taken_over = self.broker.take_over(&self.client_id, conn);
+        let result = self.session(&taken_over).await;
+        self.broker.release(&self.client_id, conn);
         stats.open.fetch_sub(1, Ordering::Relaxed);
         result
     }
@@ -212,7 +217,7 @@ impl Conn {
     }
 
     /// Packets after CONNECT, until the client or the server ends the session.
-    async fn session(&mut self) -> Result<(), ConnError> {
+    async fn session(&mut self, taken_over: &Notify) -> Result<(), ConnError> {
         let keep_alive = self.keep_alive_s;
         // 3.1.1 §3.1.2.10 / 5 §3.1.2.10: one and a half keep-alive periods of silence.
         let idle = (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500));
@@ -295,18 +300,26 @@ impl Conn {
                 }
             };
             let woken = tokio::select! {
-                read = read => Some(read),
-                _ = stopped.wait_for(|s| *s) => None,
+                read = read => Ok(read),
+                _ = stopped.wait_for(|s| *s) => Err(Reason::ServerShuttingDown),
+                () = taken_over.notified() => Err(Reason::SessionTakenOver),
             };
             match woken {
-                Some(Ok(())) => {}
-                Some(Err(e @ ConnError::KeepAlive(_))) => {
+                Ok(Ok(())) => {}
+                Ok(Err(e @ ConnError::KeepAlive(_))) => {
                     self.close_with(Reason::KeepAliveTimeout).await?;
                     return Err(e);
                 }
-                Some(Err(e)) => return Err(e),
-                None => {
-                    self.close_with(Reason::ServerShuttingDown).await?;
+                Ok(Err(e)) => return Err(e),
+                Err(reason) => {
+                    // What was read is answered; then the connection ends without error.
+                    self.close_with(reason).await?;
+                    if reason == Reason::SessionTakenOver {
+                        tracing::info!(
+                            client_id = self.client_id,
+                            "mqtt session taken over by a new connection"
+                        );
+                    }
                     return Ok(());
                 }
             }

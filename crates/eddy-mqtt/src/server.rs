@@ -1,12 +1,13 @@
 //! The listener: accepts connections under a semaphore and stops them all on shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eddy_log::Log;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::{MqttConfig, MqttError, MqttStats, OnAppend, conn};
@@ -24,6 +25,33 @@ pub(crate) struct Broker {
     pub stats: Arc<MqttStats>,
     /// The server's hook for its stream counters.
     pub on_append: Option<OnAppend>,
+    /// Client id → (connection number, how to end it): a new connection with the same id
+    /// takes over, as MQTT requires. Entries are removed by the connection that made them.
+    pub sessions: Mutex<HashMap<String, (u64, Arc<Notify>)>>,
+}
+
+impl Broker {
+    /// Registers connection `conn` as the one of `client_id`; the one before it is told to end.
+    pub(crate) fn take_over(&self, client_id: &str, conn: u64) -> Arc<Notify> {
+        let notify = Arc::new(Notify::new());
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, old)) = sessions.insert(client_id.to_string(), (conn, notify.clone())) {
+            // notify_one keeps a permit, so the old connection sees it even if not waiting yet.
+            old.notify_one();
+        }
+        notify
+    }
+
+    /// Forgets `client_id` if connection `conn` still owns it.
+    pub(crate) fn release(&self, client_id: &str, conn: u64) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions
+            .get(client_id)
+            .is_some_and(|(owner, _)| *owner == conn)
+        {
+            sessions.remove(client_id);
+        }
+    }
 }
 
 /// Serves MQTT on `listener`, appending to `log`, until `shutdown` resolves. Per-connection
@@ -57,6 +85,7 @@ pub async fn serve(
         config,
         stats,
         on_append,
+        sessions: Mutex::default(),
     });
     tokio::pin!(shutdown);
     loop {

@@ -338,3 +338,32 @@ async fn credentials_and_client_ids_are_checked_at_connect() {
     assert_eq!(event["IoTHub"]["ConnectionDeviceId"], assigned.as_str());
     assert_eq!(all[0].key.as_deref(), Some(assigned.as_bytes()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_connection_with_the_same_client_id_takes_over() {
+    let l = listen(MqttConfig::default()).await;
+    let mut first = TcpStream::connect(l.addr).await.expect("connect");
+    send(&mut first, &v5_connect("pump-1", 60, None)).await;
+    let mut first_buf = BytesMut::new();
+    next_v5(&mut first, &mut first_buf).await;
+    let mut second = TcpStream::connect(l.addr).await.expect("connect");
+    send(&mut second, &v4_connect("pump-1", 60, None)).await;
+    let mut second_buf = BytesMut::new();
+    next_v4(&mut second, &mut second_buf).await;
+    let packet = next_v5(&mut first, &mut first_buf).await;
+    assert!(
+        matches!(&packet, v5::Packet::Disconnect(d) if d.reason_code == v5::DisconnectReasonCode::SessionTakenOver),
+        "{packet:?}"
+    );
+    assert_eq!(read_to_close(&mut first).await, b"");
+    // The new connection goes on.
+    let mut out = BytesMut::new();
+    v4::Packet::PingReq
+        .write(&mut out, usize::MAX)
+        .expect("encode");
+    send(&mut second, &out).await;
+    assert_eq!(
+        next_v4(&mut second, &mut second_buf).await,
+        v4::Packet::PingResp
+    );
+}
