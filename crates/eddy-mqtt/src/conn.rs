@@ -28,6 +28,14 @@ const FLUSH_BYTES: usize = 1 << 20;
 const FLUSH_MESSAGES: usize = 512;
 /// Longest client id accepted; it becomes a partition key and an event property.
 const CLIENT_ID_LEN_MAX: usize = 256;
+/// Largest batch handed to one `Log::append` (estimated), far below the log's limit …
+pub(crate) const APPEND_CHUNK_BYTES: usize = 4 << 20;
+/// … counting this much per record beside its key and value (batch record header).
+const RECORD_OVERHEAD_BYTES: usize = 64;
+// One chunk may exceed APPEND_CHUNK_BYTES by a single event, itself at most a packet of
+// `MAX_PACKET_BYTES_MAX` plus its IoTHub record; all of that must fit one log batch.
+const _: () =
+    assert!(2 * APPEND_CHUNK_BYTES + 2 * crate::MAX_PACKET_BYTES_MAX < eddy_log::MAX_BATCH_BYTES);
 /// Bytes read from the socket at a time (the buffer grows only to hold one whole packet).
 const READ_CHUNK: usize = 16 << 10;
 
@@ -442,8 +450,9 @@ impl Conn {
     }
 }
 
-/// Appends the events of `pending`, one batch per stream into the partition of the device's
-/// key; returns one result per pending PUBLISH. Blocking (write, maybe fsync).
+/// Appends the events of `pending`, in batches of at most `APPEND_CHUNK_BYTES` into the
+/// partition of the device's key; returns one result per pending PUBLISH. Blocking (write,
+/// maybe fsync).
 fn append_all(broker: &Broker, key: &Bytes, pending: &[Pending]) -> Vec<Result<(), String>> {
     let mut results: Vec<Result<(), String>> = vec![Ok(()); pending.len()];
     let now = now_ms();
@@ -457,45 +466,91 @@ fn append_all(broker: &Broker, key: &Bytes, pending: &[Pending]) -> Vec<Result<(
         let members: Vec<usize> = (0..pending.len())
             .filter(|&i| pending[i].stream == *stream && !pending[i].events.is_empty())
             .collect();
-        let mut records = Vec::new();
-        let mut bytes = 0u64;
+        let info = match broker
+            .log
+            .stream(stream)
+            .map_or_else(|| broker.log.get_or_create_stream(stream), Ok)
+        {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::error!(stream = %stream, error = %e, "mqtt target stream unavailable");
+                for &i in &members {
+                    results[i] = Err(e.to_string());
+                }
+                continue;
+            }
+        };
+        let partitions = info.partitions.len() as u32;
+        let mut chunk = Chunk {
+            stream: &info.name,
+            partition: eddy_log::partition_for_key(Some(key), partitions, 0),
+            records: Vec::new(),
+            members: Vec::new(),
+            bytes: 0,
+        };
         for &i in &members {
             for event in &pending[i].events {
-                bytes += event.len() as u64;
-                records.push(Record {
+                let size = event.len() + key.len() + RECORD_OVERHEAD_BYTES;
+                if !chunk.records.is_empty() && chunk.bytes + size > APPEND_CHUNK_BYTES {
+                    chunk.append(broker, &mut results);
+                }
+                chunk.bytes += size;
+                chunk.records.push(Record {
                     timestamp_ms: now,
                     key: Some(key.clone()),
                     value: event.clone(),
                     headers: Vec::new(),
                 });
+                if chunk.members.last() != Some(&i) {
+                    chunk.members.push(i);
+                }
             }
         }
-        let appended = broker
+        chunk.append(broker, &mut results);
+    }
+    results
+}
+
+/// Records of one stream gathered for one `Log::append`.
+struct Chunk<'a> {
+    stream: &'a str,
+    partition: u32,
+    records: Vec<Record>,
+    /// Indexes of the pending PUBLISHes with events in `records`.
+    members: Vec<usize>,
+    /// Estimated encoded size of `records`.
+    bytes: usize,
+}
+
+impl Chunk<'_> {
+    /// Appends and empties the chunk; a failure marks its PUBLISHes failed.
+    fn append(&mut self, broker: &Broker, results: &mut [Result<(), String>]) {
+        if self.records.is_empty() {
+            return;
+        }
+        match broker
             .log
-            .stream(stream)
-            .map_or_else(|| broker.log.get_or_create_stream(stream), Ok)
-            .and_then(|info| {
-                let partitions = info.partitions.len() as u32;
-                let partition = eddy_log::partition_for_key(Some(key), partitions, 0);
-                broker.log.append(&info.name, partition, &records)?;
-                Ok(info.name)
-            });
-        match appended {
-            Ok(name) => {
-                bump(&broker.stats.events, records.len() as u64);
+            .append(self.stream, self.partition, &self.records)
+        {
+            Ok(_) => {
+                let events = self.records.len() as u64;
+                bump(&broker.stats.events, events);
                 if let Some(hook) = &broker.on_append {
-                    hook(&name, records.len() as u64, bytes);
+                    let bytes = self.records.iter().map(|r| r.value.len() as u64).sum();
+                    hook(self.stream, events, bytes);
                 }
             }
             Err(e) => {
-                tracing::error!(stream = %stream, error = %e, "mqtt append failed");
-                for &i in &members {
+                tracing::error!(stream = self.stream, error = %e, "mqtt append failed");
+                for &i in &self.members {
                     results[i] = Err(e.to_string());
                 }
             }
         }
+        self.records.clear();
+        self.members.clear();
+        self.bytes = 0;
     }
-    results
 }
 
 fn now_ms() -> i64 {

@@ -33,6 +33,9 @@ pub use routes::{Route, Routes};
 pub use server::serve;
 pub use stats::{MqttStats, MqttStatsSnapshot};
 
+/// Largest `max_packet_bytes` accepted: one message's events must fit a log batch.
+pub const MAX_PACKET_BYTES_MAX: usize = 2 << 20;
+
 /// The stream that receives topics no route names.
 pub const DEFAULT_STREAM: &str = "devices";
 

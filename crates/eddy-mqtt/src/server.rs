@@ -66,10 +66,13 @@ pub async fn serve(
     on_append: Option<OnAppend>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MqttError> {
-    if config.max_connections == 0 || config.max_packet_bytes < 64 {
-        return Err(MqttError::Config(
-            "max_connections must be positive and max_packet_bytes at least 64".into(),
-        ));
+    if config.max_connections == 0
+        || !(64..=crate::MAX_PACKET_BYTES_MAX).contains(&config.max_packet_bytes)
+    {
+        return Err(MqttError::Config(format!(
+            "max_connections must be positive and max_packet_bytes between 64 and {}",
+            crate::MAX_PACKET_BYTES_MAX
+        )));
     }
     if config.auth_token.as_deref().is_some_and(str::is_empty) {
         return Err(MqttError::Config("the auth token must not be empty".into()));

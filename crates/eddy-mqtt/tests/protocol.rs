@@ -367,3 +367,40 @@ async fn a_second_connection_with_the_same_client_id_takes_over() {
         v4::Packet::PingResp
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_many_tiny_events_is_appended_in_several_batches() {
+    let l = listen(MqttConfig::default()).await;
+    let mut socket = TcpStream::connect(l.addr).await.expect("connect");
+    // A long client id makes every record's key count.
+    let id = "d".repeat(200);
+    send(&mut socket, &v4_connect(&id, 60, None)).await;
+    let mut buf = BytesMut::new();
+    next_v4(&mut socket, &mut buf).await;
+    const EVENTS: usize = 80_000;
+    let mut publish = v4::Publish::new("t", m4::QoS::AtLeastOnce, "{}\n".repeat(EVENTS));
+    publish.pkid = 5;
+    let mut out = BytesMut::new();
+    v4::Packet::Publish(publish)
+        .write(&mut out, usize::MAX)
+        .expect("encode");
+    send(&mut socket, &out).await;
+    assert_eq!(
+        next_v4(&mut socket, &mut buf).await,
+        v4::Packet::PubAck(v4::PubAck::new(5))
+    );
+    let stored: usize = (0..4)
+        .map(|p| {
+            let mut n = 0;
+            while let Ok(records) = l.log.read("devices", p, n as u64, 100_000) {
+                if records.is_empty() {
+                    break;
+                }
+                n += records.len();
+            }
+            n
+        })
+        .sum();
+    assert_eq!(stored, EVENTS);
+    assert_eq!(l.stats.snapshot().events_appended, EVENTS as u64);
+}
