@@ -180,6 +180,17 @@ fn paho_v311_and_v5_qos1_bursts_all_arrive_and_a_job_counts_per_device() {
         "per-device",
         "SELECT IoTHub.ConnectionDeviceId AS device, seq INTO readings FROM devices",
     );
+    // Windows over arrival time; a zero late tolerance lets the clock close them.
+    let (status, answer) = server.post(
+        "/api/jobs",
+        &serde_json::json!({
+            "name": "device-counts",
+            "query": "SELECT IoTHub.ConnectionDeviceId AS device, COUNT(*) AS n INTO device_counts \
+                      FROM devices GROUP BY IoTHub.ConnectionDeviceId, TumblingWindow(second, 1)",
+            "late_arrival_tolerance_s": 0,
+        }),
+    );
+    assert!((200..300).contains(&status), "{answer}");
     const N: usize = 2000;
     std::thread::scope(|scope| {
         scope.spawn(|| paho_publish(&server, "paho-v311", "311", N, None));
@@ -204,6 +215,14 @@ fn paho_v311_and_v5_qos1_bursts_all_arrive_and_a_job_counts_per_device() {
         assert_eq!(int(&row[1]), N as i64, "{rows:?}");
         assert_eq!(int(&row[2]), N as i64, "{rows:?}");
     }
+    let sums = server.wait_for(
+        "SELECT device, SUM(n) AS n FROM device_counts GROUP BY device ORDER BY device",
+        |rows| rows.len() == 2 && rows.iter().all(|r| int(&r[1]) >= N as i64),
+    );
+    assert_eq!(
+        sums.iter().map(|r| int(&r[1])).collect::<Vec<_>>(),
+        [N as i64, N as i64]
+    );
     assert_eq!(
         metric(&server, "eddy_mqtt_events_appended_total"),
         2 * N as u64
