@@ -18,7 +18,8 @@ struct Listener {
     addr: std::net::SocketAddr,
     log: Arc<Log>,
     stats: Arc<MqttStats>,
-    _stop: oneshot::Sender<()>,
+    /// Dropping (or sending on) it shuts the listener down.
+    stop: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -46,7 +47,7 @@ async fn listen(config: MqttConfig) -> Listener {
         addr,
         log,
         stats,
-        _stop: stop,
+        stop: Some(stop),
         _dir: dir,
     }
 }
@@ -403,4 +404,32 @@ async fn a_message_of_many_tiny_events_is_appended_in_several_batches() {
         .sum();
     assert_eq!(stored, EVENTS);
     assert_eq!(l.stats.snapshot().events_appended, EVENTS as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_acknowledges_what_was_read_then_says_goodbye() {
+    let mut l = listen(MqttConfig::default()).await;
+    let mut socket = TcpStream::connect(l.addr).await.expect("connect");
+    send(&mut socket, &v5_connect("dev", 60, None)).await;
+    let mut buf = BytesMut::new();
+    next_v5(&mut socket, &mut buf).await;
+    let mut publish = v5::Publish::new("t", m5::QoS::AtLeastOnce, r#"{"n":1}"#, None);
+    publish.pkid = 1;
+    let mut out = BytesMut::new();
+    v5::Packet::Publish(publish)
+        .write(&mut out, None)
+        .expect("encode");
+    send(&mut socket, &out).await;
+    assert!(matches!(
+        next_v5(&mut socket, &mut buf).await,
+        v5::Packet::PubAck(_)
+    ));
+    drop(l.stop.take());
+    let packet = next_v5(&mut socket, &mut buf).await;
+    assert!(
+        matches!(&packet, v5::Packet::Disconnect(d) if d.reason_code == v5::DisconnectReasonCode::ServerShuttingDown),
+        "{packet:?}"
+    );
+    assert_eq!(read_to_close(&mut socket).await, b"");
+    assert_eq!(l.stats.snapshot().connections_open, 0);
 }
