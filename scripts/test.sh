@@ -10,6 +10,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "== setup: real peers the tests drive"
 # Kafka clients (confluent-kafka, kafka-python, kcat, kafkajs) for eddy-kafka's client tests.
 crates/eddy-kafka/tests/setup.sh
+# MQTT clients (mosquitto_pub, paho-mqtt) for crates/eddy/tests/mqtt.rs.
+crates/eddy-mqtt/tests/setup.sh
 # DuckDB checks eddy's Nexmark results.
 python3 -m pip install --quiet --disable-pip-version-check duckdb
 

@@ -38,6 +38,10 @@ pub struct ServerConfig {
     pub parquet_captures: Vec<crate::ParquetCapture>,
     /// How often each capture writes what arrived since its last pass.
     pub capture_interval: std::time::Duration,
+    /// Address of the MQTT listener; `None` serves no MQTT (port 0 picks a free port).
+    pub mqtt: Option<SocketAddr>,
+    /// Which stream each MQTT topic's events go to.
+    pub mqtt_routes: eddy_mqtt::Routes,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +57,8 @@ impl Default for ServerConfig {
             folder_settle: std::time::Duration::from_secs(2),
             parquet_captures: Vec::new(),
             capture_interval: std::time::Duration::from_secs(60),
+            mqtt: None,
+            mqtt_routes: eddy_mqtt::Routes::default(),
         }
     }
 }

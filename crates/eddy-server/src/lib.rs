@@ -4,7 +4,8 @@
 //! Layout:
 //! - [`config`]: [`ServerConfig`], [`JobSpec`] and the output bindings a user writes.
 //! - `server`: [`Server`] owns the shared state ([`eddy_log::Log`], [`eddy_store::Store`],
-//!   jobs, metrics), the HTTP listener and the background tasks (retention, store flush).
+//!   jobs, metrics), the HTTP listener, the Kafka (`eddy-kafka`) and MQTT (`eddy-mqtt`)
+//!   listeners over the same log, and the background tasks (retention, store flush).
 //! - `ingest`: events in (HTTP body or JSON values) → validated → spread over partitions →
 //!   appended, one batch per partition, before the request is acknowledged.
 //! - `jobs`: one thread per job reads its input partitions from the log, feeds the engine,

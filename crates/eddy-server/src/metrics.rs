@@ -4,6 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
+use std::sync::Arc;
+
+use eddy_mqtt::MqttStats;
 use parking_lot::Mutex;
 
 use crate::jobs::{JobState, JobView, MetricsView};
@@ -34,6 +37,8 @@ pub(crate) struct Metrics {
     http: Mutex<BTreeMap<(String, String, u16), u64>>,
     /// Stream → (files captured from its folder, lines sent to its dead-letter stream).
     folders: Mutex<BTreeMap<String, (u64, u64)>>,
+    /// The MQTT listener's counters, once it is started; rendered only then.
+    mqtt: std::sync::OnceLock<Arc<MqttStats>>,
 }
 
 impl Metrics {
@@ -73,6 +78,11 @@ impl Metrics {
             .map(|(_, n)| n)
             .sum();
         events as f64 / RATE_WINDOW_S as f64
+    }
+
+    /// The counters the MQTT listener updates (created on first use).
+    pub fn mqtt_stats(&self) -> Arc<MqttStats> {
+        self.mqtt.get_or_init(Arc::default).clone()
     }
 
     /// Counts one answered HTTP request.
@@ -290,6 +300,9 @@ impl Metrics {
                 escape(route)
             );
         }
+        if let Some(mqtt) = self.mqtt.get() {
+            render_mqtt(&mut out, &mqtt.snapshot());
+        }
         out
     }
 }
@@ -326,6 +339,58 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// The MQTT listener's connection and message counters.
+fn render_mqtt(out: &mut String, m: &eddy_mqtt::MqttStatsSnapshot) {
+    let lines: [(&str, &str, &str, u64); 7] = [
+        (
+            "eddy_mqtt_connections",
+            "gauge",
+            "MQTT connections open.",
+            m.connections_open,
+        ),
+        (
+            "eddy_mqtt_connections_accepted_total",
+            "counter",
+            "MQTT CONNECTs accepted.",
+            m.connections_accepted,
+        ),
+        (
+            "eddy_mqtt_connections_refused_total",
+            "counter",
+            "MQTT CONNECTs refused (credentials, version, client id).",
+            m.connections_refused,
+        ),
+        (
+            "eddy_mqtt_messages_received_total",
+            "counter",
+            "MQTT PUBLISH packets received.",
+            m.messages_received,
+        ),
+        (
+            "eddy_mqtt_events_appended_total",
+            "counter",
+            "Events appended from MQTT messages.",
+            m.events_appended,
+        ),
+        (
+            "eddy_mqtt_malformed_payloads_total",
+            "counter",
+            "MQTT payloads refused as not JSON events.",
+            m.malformed_payloads,
+        ),
+        (
+            "eddy_mqtt_protocol_errors_total",
+            "counter",
+            "MQTT connections closed for a protocol error or keep-alive timeout.",
+            m.protocol_errors,
+        ),
+    ];
+    for (name, kind, help, value) in lines {
+        header(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 
@@ -366,6 +431,19 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mqtt_counters_render_once_the_listener_exists() {
+        let metrics = Metrics::default();
+        assert!(!metrics.render(&[], 0).contains("eddy_mqtt_"));
+        let _stats = metrics.mqtt_stats();
+        let text = metrics.render(&[], 0);
+        assert!(text.contains("eddy_mqtt_connections 0\n"), "{text}");
+        assert!(
+            text.contains("eddy_mqtt_malformed_payloads_total 0\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn rate_counts_only_recent_complete_seconds() {

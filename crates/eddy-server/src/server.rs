@@ -38,6 +38,8 @@ pub struct Server {
     http_addr: SocketAddr,
     /// The bound Kafka protocol address, when Kafka is served.
     kafka_addr: Option<SocketAddr>,
+    /// The bound MQTT address, when MQTT is served.
+    mqtt_addr: Option<SocketAddr>,
     /// Owned here; sending `true` stops the HTTP server (gracefully) and the background tasks.
     shutdown: watch::Sender<bool>,
     /// HTTP server and the retention tick, awaited by `shutdown`.
@@ -120,6 +122,16 @@ impl Server {
                 Some(bound)
             }
         };
+        let mqtt_addr = match config.mqtt {
+            None => None,
+            Some(addr) => {
+                let (task, bound) = start_mqtt(addr, &config, &shared, stopped.clone())
+                    .await
+                    .inspect_err(|_| shared.jobs.shutdown())?;
+                tasks.push(task);
+                Some(bound)
+            }
+        };
         let app = crate::http::router(shared.clone());
         let mut http_stopped = stopped.clone();
         let http = tokio::spawn(async move {
@@ -165,6 +177,7 @@ impl Server {
             shared,
             http_addr,
             kafka_addr,
+            mqtt_addr,
             shutdown,
             tasks,
         })
@@ -178,6 +191,11 @@ impl Server {
     /// The bound Kafka protocol address, if Kafka is served (useful with port 0).
     pub fn kafka_addr(&self) -> Option<SocketAddr> {
         self.kafka_addr
+    }
+
+    /// The bound MQTT address, if MQTT is served (useful with port 0).
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_addr
     }
 
     /// Appends JSON objects to `stream` exactly as `POST /api/streams/{stream}/events` does;
@@ -254,6 +272,46 @@ async fn start_kafka(
         }
     });
     tracing::info!(addr = %bound, "kafka protocol listening");
+    Ok((task, bound))
+}
+
+/// Binds the MQTT listener over the same log; devices' events land in the streams the
+/// routes name, counted in the server's stream and MQTT metrics. The server's auth token,
+/// when set, is the password every device must present.
+async fn start_mqtt(
+    addr: SocketAddr,
+    config: &ServerConfig,
+    shared: &Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(JoinHandle<()>, SocketAddr), ServerError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServerError::io(format!("binding the MQTT listener on {addr}"), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServerError::io("reading the MQTT listener address", e))?;
+    let mqtt_config = eddy_mqtt::MqttConfig {
+        routes: config.mqtt_routes.clone(),
+        auth_token: config.auth_token.clone(),
+        ..eddy_mqtt::MqttConfig::default()
+    };
+    let stats = shared.metrics.mqtt_stats();
+    let metrics = shared.metrics.clone();
+    let on_append: eddy_mqtt::OnAppend = Arc::new(move |stream, events, bytes| {
+        metrics.record_append(stream, events, bytes, crate::jobs::now_ms());
+    });
+    let log = shared.log.clone();
+    let stop = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let task = tokio::spawn(async move {
+        if let Err(e) =
+            eddy_mqtt::serve(listener, log, mqtt_config, stats, Some(on_append), stop).await
+        {
+            tracing::error!(error = %e, "mqtt listener failed");
+        }
+    });
+    tracing::info!(addr = %bound, "mqtt listening");
     Ok((task, bound))
 }
 

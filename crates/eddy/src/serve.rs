@@ -23,10 +23,23 @@ pub struct ServerArgs {
     /// Serve no Kafka protocol listener.
     #[arg(long, conflicts_with = "kafka")]
     no_kafka: bool,
+    /// Address of the MQTT listener for devices; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    mqtt: SocketAddr,
+    /// Serve no MQTT listener.
+    #[arg(long, conflicts_with_all = ["mqtt", "mqtt_stream", "mqtt_route"])]
+    no_mqtt: bool,
+    /// Stream that receives MQTT messages whose topic no --mqtt-route matches.
+    #[arg(long, default_value = eddy_mqtt::DEFAULT_STREAM)]
+    mqtt_stream: String,
+    /// FILTER=STREAM: messages on topics matching the MQTT topic filter go to STREAM; the
+    /// first matching route wins (repeatable), e.g. devices/+/telemetry=telemetry.
+    #[arg(long, value_name = "FILTER=STREAM")]
+    mqtt_route: Vec<eddy_mqtt::Route>,
     /// When appended events are fsynced: always, never, or interval:MS (group commit).
     #[arg(long, default_value = "interval:100")]
     fsync: FsyncPolicy,
-    /// Require `Authorization: Bearer TOKEN` on every API request.
+    /// Require `Authorization: Bearer TOKEN` on every API request (and TOKEN as the MQTT password).
     #[arg(long)]
     auth_token: Option<String>,
     /// Partitions of a stream created implicitly.
@@ -66,6 +79,7 @@ fn parse_watch(text: &str) -> Result<FolderSource, String> {
 }
 
 pub fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let mqtt_routes = eddy_mqtt::Routes::new(args.mqtt_route, &args.mqtt_stream)?;
     let config = ServerConfig {
         data_dir: args.data_dir,
         http: args.http,
@@ -80,6 +94,8 @@ pub fn server(args: ServerArgs) -> anyhow::Result<()> {
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| crate::usage_error("--capture-interval-s must be a positive number"))?,
+        mqtt: (!args.no_mqtt).then_some(args.mqtt),
+        mqtt_routes,
     };
     crate::runtime()?.block_on(async {
         let server = start(config).await?;
@@ -90,21 +106,22 @@ pub fn server(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 /// Starts a server and prints the line scripts and tests wait for:
-/// `eddy listening http=ADDR` (followed by ` kafka=ADDR` when Kafka is served).
+/// `eddy listening http=ADDR` (followed by ` kafka=ADDR` when Kafka is served and
+/// ` mqtt=ADDR` when MQTT is).
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     let data_dir = config.data_dir.display().to_string();
     let server = Server::start(config)
         .await
         .with_context(|| format!("starting the server on {data_dir}"))?;
-    let mut stdout = std::io::stdout().lock();
-    match server.kafka_addr() {
-        Some(kafka) => writeln!(
-            stdout,
-            "eddy listening http={} kafka={kafka}",
-            server.http_addr()
-        )?,
-        None => writeln!(stdout, "eddy listening http={}", server.http_addr())?,
+    let mut line = format!("eddy listening http={}", server.http_addr());
+    if let Some(kafka) = server.kafka_addr() {
+        line.push_str(&format!(" kafka={kafka}"));
     }
+    if let Some(mqtt) = server.mqtt_addr() {
+        line.push_str(&format!(" mqtt={mqtt}"));
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
     stdout.flush()?;
     Ok(server)
 }

@@ -17,16 +17,18 @@ pub struct ServerProcess {
     pub base: String,
     /// `host:port` of its Kafka protocol listener.
     pub kafka: String,
+    /// `host:port` of its MQTT listener.
+    pub mqtt: String,
 }
 
 impl ServerProcess {
     /// Starts a server on a free port with one partition per stream, and waits for its
     /// `eddy listening http=ADDR` line.
     pub fn start(data_dir: &Path) -> ServerProcess {
-        Self::start_with(data_dir, &[])
+        ServerProcess::start_with(data_dir, &[])
     }
 
-    /// Like [`ServerProcess::start`], with more `eddy server` options.
+    /// Like [`ServerProcess::start`], with more `eddy server` arguments (e.g. `--auth-token`).
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
             .args([
@@ -34,6 +36,8 @@ impl ServerProcess {
                 "--http",
                 "127.0.0.1:0",
                 "--kafka",
+                "127.0.0.1:0",
+                "--mqtt",
                 "127.0.0.1:0",
                 "--partitions",
                 "1",
@@ -50,14 +54,19 @@ impl ServerProcess {
         stdout
             .read_line(&mut line)
             .expect("read the listening line");
-        let (addr, kafka) = line
+        let (addr, kafka, mqtt) = line
             .trim()
             .strip_prefix("eddy listening http=")
             .and_then(|rest| rest.split_once(" kafka="))
+            .and_then(|(addr, rest)| {
+                let (kafka, mqtt) = rest.split_once(" mqtt=")?;
+                Some((addr, kafka, mqtt))
+            })
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         ServerProcess {
             base: format!("http://{addr}"),
             kafka: kafka.to_string(),
+            mqtt: mqtt.to_string(),
             child,
             _stdout: stdout,
         }
