@@ -12,8 +12,10 @@ echo "== setup: real peers the tests drive"
 crates/eddy-kafka/tests/setup.sh
 # MQTT clients (mosquitto_pub, paho-mqtt) for crates/eddy/tests/mqtt.rs.
 crates/eddy-mqtt/tests/setup.sh
-# DuckDB checks eddy's Nexmark results.
-python3 -m pip install --quiet --disable-pip-version-check duckdb
+# DuckDB checks eddy's Nexmark, window and Parquet-capture results; fastavro writes the
+# Avro container files the format tests produce over Kafka.
+python3 -m pip install --quiet --disable-pip-version-check duckdb fastavro \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages duckdb fastavro
 
 echo "== formatting"
 cargo fmt --all -- --check

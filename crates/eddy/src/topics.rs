@@ -40,6 +40,9 @@ enum TopicsCommand {
         /// Number of partitions.
         #[arg(long, default_value_t = 1)]
         partitions: u32,
+        /// Payload format producers write: json, csv or avro (container file).
+        #[arg(long, default_value = "json")]
+        format: String,
     },
     /// Show a topic's partitions (offset ranges) and its consumer groups' lag.
     Describe {
@@ -184,8 +187,14 @@ pub fn topics(args: TopicsArgs) -> anyhow::Result<()> {
                 )?;
             }
         }
-        TopicsCommand::Create { name, partitions } => {
-            let body = json!({ "partitions": partitions }).to_string().into_bytes();
+        TopicsCommand::Create {
+            name,
+            partitions,
+            format,
+        } => {
+            let body = json!({ "partitions": partitions, "format": format })
+                .to_string()
+                .into_bytes();
             let made = client.call(
                 "PUT",
                 &format!("/api/streams/{}", encode(&name)),
@@ -193,9 +202,10 @@ pub fn topics(args: TopicsArgs) -> anyhow::Result<()> {
             )?;
             writeln!(
                 out,
-                "topic {} has {} partitions",
+                "topic {} has {} partitions ({} payloads)",
                 made["name"].as_str().unwrap_or(&name),
-                made["partitions"]
+                made["partitions"],
+                made["format"].as_str().unwrap_or("json")
             )?;
         }
         TopicsCommand::Describe { name } => {
