@@ -76,21 +76,6 @@ fn key_of(event: &[u8], field: &str) -> Option<Vec<u8>> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_is_the_field_text_in_any_case() {
-        assert_eq!(
-            key_of(br#"{"Sensor":"a1","n":1}"#, "sensor"),
-            Some(b"a1".to_vec())
-        );
-        assert_eq!(key_of(br#"{"n":12}"#, "n"), Some(b"12".to_vec()));
-        assert_eq!(key_of(br#"{"n":12}"#, "missing"), None);
-    }
-}
-
 /// Header naming the format of a record's payload when it differs from the stream's
 /// declaration (e.g. a CSV body posted with `?format=csv` to a JSON stream).
 pub(crate) const FORMAT_HEADER: &str = "eddy-format";
@@ -129,4 +114,19 @@ pub(crate) fn append_payload(
     log.append(&info.name, partition, &[record])?;
     metrics.record_append(&info.name, events as u64, bytes, now_ms);
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_the_field_text_in_any_case() {
+        assert_eq!(
+            key_of(br#"{"Sensor":"a1","n":1}"#, "sensor"),
+            Some(b"a1".to_vec())
+        );
+        assert_eq!(key_of(br#"{"n":12}"#, "n"), Some(b"12".to_vec()));
+        assert_eq!(key_of(br#"{"n":12}"#, "missing"), None);
+    }
 }
