@@ -22,6 +22,12 @@ pub struct BenchArgs {
     /// Events per benchmark.
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
+    /// Events per second the latency benchmark produces.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..))]
+    rate: u64,
+    /// Seconds the latency benchmark produces for.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    seconds: u64,
     /// Workload benchmarks (Nexmark).
     #[command(subcommand)]
     workload: Option<Workload>,
@@ -62,6 +68,9 @@ enum Which {
     /// Tumbling, hopping (60 windows per event) and sliding windows over 100 K keys in
     /// the engine, on the same events.
     Windows,
+    /// Event-to-output latency (p50, p99, max) at a fixed rate over HTTP: a filter and a
+    /// tumbling window.
+    Latency,
 }
 
 const KEYS: u64 = 100;
@@ -83,6 +92,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.which == Which::Windows {
         return windows(args.events);
+    }
+    if args.which == Which::Latency {
+        return crate::latency::latency(args.rate, args.seconds);
     }
     let mut rows = Vec::new();
     if args.which != Which::Pipeline {
@@ -239,7 +251,7 @@ fn timestamp(ms: i64) -> String {
     eddy_engine::time::format_datetime(ms * (eddy_engine::time::TICKS_PER_SECOND / 1000))
 }
 
-fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> anyhow::Result<()> {
     let mut response = agent
         .post(url)
         .header("content-type", "application/x-ndjson")

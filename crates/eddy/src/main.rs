@@ -13,6 +13,7 @@
 
 mod bench;
 mod demo;
+mod latency;
 mod query;
 mod run;
 mod serve;

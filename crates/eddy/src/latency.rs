@@ -1,0 +1,218 @@
+//! `eddy bench latency`: event-to-output latency at a fixed input rate, over HTTP into an
+//! in-process server, for a stateless filter and for a tumbling window (measured from the
+//! moment the watermark passes the window's end).
+//!
+//! A producer posts a batch every 10 ms, each event stamped with its send time (`sent`,
+//! µs) and with that time as its event time (`ts`). Both jobs write to output streams that
+//! reader threads long-poll over HTTP; a row's latency is its receive time minus the send
+//! time of its event (filter), or minus the send time of the first batch at or after the
+//! window's end: the events that move the watermark past it (window).
+
+use crate::table::{Format, ResultSet};
+use anyhow::Context;
+use eddy_server::{JobSpec, OutputTarget, Server, ServerConfig};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Batches per second of the producer.
+const BATCHES_PER_SECOND: u64 = 100;
+/// Window of the windowed query, in milliseconds.
+const WINDOW_MS: i64 = 100;
+
+fn now_us() -> i64 {
+    eddy_engine::time::now_ticks() / 10
+}
+
+/// Reads every record of a one-partition stream until `stop`, with its receive time (µs).
+fn read_stream(base: &str, stream: &str, stop: &AtomicBool) -> anyhow::Result<Vec<(i64, Value)>> {
+    let agent = crate::query::agent();
+    let mut offset = 0u64;
+    let mut rows = Vec::new();
+    let mut idle_after_stop = 0;
+    loop {
+        let url = format!(
+            "{base}/api/streams/{stream}/events?partition=0&offset={offset}&max=10000&wait_ms=100"
+        );
+        let mut response = agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let received = now_us();
+        if response.status() == 404 {
+            // The job has not written its first row yet.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        let body: Value = response.body_mut().read_json()?;
+        let events = body["events"].as_array().cloned().unwrap_or_default();
+        if let Some(next) = body["next_offset"].as_u64() {
+            offset = next;
+        }
+        if events.is_empty() && stop.load(Ordering::Relaxed) {
+            idle_after_stop += 1;
+            if idle_after_stop > 5 {
+                return Ok(rows);
+            }
+        }
+        rows.extend(events.into_iter().map(|e| (received, e["value"].clone())));
+    }
+}
+
+/// (p50, p99, max) in milliseconds.
+fn percentiles(mut us: Vec<i64>) -> (f64, f64, f64) {
+    if us.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    us.sort_unstable();
+    let at = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+    (at(0.5), at(0.99), at(1.0))
+}
+
+fn job(name: &str, query: &str, output: &str, stream: &str) -> JobSpec {
+    JobSpec {
+        name: name.into(),
+        query: query.into(),
+        late_arrival_tolerance_s: 5.0,
+        out_of_order_tolerance_s: 0.0,
+        out_of_order_action: Default::default(),
+        outputs: [(
+            output.to_string(),
+            OutputTarget::Stream {
+                name: stream.into(),
+            },
+        )]
+        .into(),
+        references: Default::default(),
+    }
+}
+
+/// Runs the benchmark at `rate` events/s for `seconds` and prints the latency table.
+pub fn latency(rate: u64, seconds: u64) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("eddy-latency-").tempdir()?;
+    let runtime = crate::runtime()?;
+    let _context = runtime.enter();
+    let config = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        http: SocketAddr::from(([127, 0, 0, 1], 0)),
+        // One partition: the watermark is that partition's, moved by every batch.
+        default_partitions: 1,
+        ..ServerConfig::default()
+    };
+    let server = runtime
+        .block_on(Server::start(config))
+        .context("starting the server")?;
+    let result = measure(&server, rate, seconds);
+    runtime
+        .block_on(server.shutdown())
+        .context("shutting down")?;
+    result
+}
+
+fn measure(server: &Server, rate: u64, seconds: u64) -> anyhow::Result<()> {
+    server.create_job(job(
+        "filter",
+        "SELECT id, sent INTO filtered FROM lat WHERE id % 2 = 0",
+        "filtered",
+        "lat_filtered",
+    ))?;
+    server.create_job(job(
+        "window",
+        &format!(
+            "SELECT COUNT(*) AS n, System.Timestamp() AS w INTO windows FROM lat \
+             TIMESTAMP BY ts GROUP BY TumblingWindow(millisecond, {WINDOW_MS})"
+        ),
+        "windows",
+        "lat_windows",
+    ))?;
+    let base = format!("http://{}", server.http_addr());
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = ["lat_filtered", "lat_windows"]
+        .into_iter()
+        .map(|stream| {
+            let (base, stop) = (base.clone(), stop.clone());
+            std::thread::spawn(move || read_stream(&base, stream, &stop))
+        })
+        .collect();
+
+    let per_batch = (rate / BATCHES_PER_SECOND).max(1);
+    let batches = seconds * BATCHES_PER_SECOND;
+    let agent = crate::query::agent();
+    let url = format!("{base}/api/streams/lat/events");
+    let mut sends = Vec::with_capacity(batches as usize);
+    let mut body = Vec::new();
+    let started = Instant::now();
+    let mut id = 0u64;
+    for b in 0..batches {
+        let due = started + Duration::from_micros(b * 1_000_000 / BATCHES_PER_SECOND);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let sent = now_us();
+        let ts = eddy_engine::time::format_datetime(sent * 10);
+        body.clear();
+        for _ in 0..per_batch {
+            writeln!(body, "{{\"id\":{id},\"sent\":{sent},\"ts\":\"{ts}\"}}")?;
+            id += 1;
+        }
+        crate::bench::post(&agent, &url, &body)?;
+        sends.push(sent);
+    }
+    let produced_for = started.elapsed();
+    // Windows close only when later events arrive: the last ones stay open, as they should.
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let mut outputs = Vec::new();
+    for reader in readers {
+        outputs.push(
+            reader
+                .join()
+                .map_err(|_| anyhow::anyhow!("a reader thread panicked"))??,
+        );
+    }
+    let filtered: Vec<i64> = outputs[0]
+        .iter()
+        .filter_map(|(received, v)| Some(received - v["sent"].as_i64()?))
+        .collect();
+    let windows: Vec<i64> = outputs[1]
+        .iter()
+        .filter_map(|(received, v)| {
+            let end_us = eddy_engine::time::parse_datetime(v["w"].as_str()?)? / 10;
+            let first = sends.partition_point(|&s| s < end_us);
+            Some(received - sends.get(first)?)
+        })
+        .collect();
+    let achieved = id as f64 / produced_for.as_secs_f64();
+    let row = |name: &str, latencies: Vec<i64>| {
+        let rows = latencies.len();
+        let (p50, p99, max) = percentiles(latencies);
+        vec![
+            json!(name),
+            json!(rows),
+            json!((p50 * 100.0).round() / 100.0),
+            json!((p99 * 100.0).round() / 100.0),
+            json!((max * 100.0).round() / 100.0),
+        ]
+    };
+    let rows = vec![
+        row("filter (WHERE id % 2 = 0)", filtered),
+        row(
+            &format!("tumbling {WINDOW_MS} ms COUNT, from watermark"),
+            windows,
+        ),
+    ];
+    let columns = ["query", "rows", "p50 ms", "p99 ms", "max ms"]
+        .map(String::from)
+        .to_vec();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "{id} events at {:.0} events/s over HTTP ({per_batch} per batch, {BATCHES_PER_SECOND} batches/s)",
+        achieved
+    )?;
+    stdout.write_all(ResultSet { columns, rows }.render(Format::Table).as_bytes())?;
+    Ok(())
+}
