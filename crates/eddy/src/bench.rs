@@ -163,6 +163,12 @@ fn row(name: &str, events: u64, elapsed: Duration, per_second: f64) -> Vec<serde
 /// Runs the pipeline benchmark on a fresh in-process server; returns the time from the
 /// first post to the last count landing in the table, and events per second.
 fn pipeline(events: u64) -> anyhow::Result<(Duration, f64)> {
+    with_server(|server| measure(server, events))
+}
+
+/// Runs `work` against a fresh in-process server on a temporary data directory with one
+/// partition per stream (one watermark, moved by every batch), then shuts it down.
+pub(crate) fn with_server<T>(work: impl FnOnce(&Server) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let dir = tempfile::Builder::new().prefix("eddy-bench-").tempdir()?;
     let runtime = crate::runtime()?;
     // The server's tasks run on the runtime's workers; this thread is the HTTP client.
@@ -170,18 +176,17 @@ fn pipeline(events: u64) -> anyhow::Result<(Duration, f64)> {
     let config = ServerConfig {
         data_dir: dir.path().to_path_buf(),
         http: SocketAddr::from(([127, 0, 0, 1], 0)),
-        // One partition: the final far-future event then closes every window.
         default_partitions: 1,
         ..ServerConfig::default()
     };
     let server = runtime
         .block_on(Server::start(config))
         .context("starting the server")?;
-    let measured = measure(&server, events);
+    let result = work(&server);
     runtime
         .block_on(server.shutdown())
         .context("shutting down")?;
-    measured
+    result
 }
 
 fn measure(server: &Server, events: u64) -> anyhow::Result<(Duration, f64)> {

@@ -10,10 +10,9 @@
 
 use crate::table::{Format, ResultSet};
 use anyhow::Context;
-use eddy_server::{JobSpec, OutputTarget, Server, ServerConfig};
+use eddy_server::{JobSpec, OutputTarget, Server};
 use serde_json::{Value, json};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -92,24 +91,7 @@ fn job(name: &str, query: &str, output: &str, stream: &str) -> JobSpec {
 
 /// Runs the benchmark at `rate` events/s for `seconds` and prints the latency table.
 pub fn latency(rate: u64, seconds: u64) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new().prefix("eddy-latency-").tempdir()?;
-    let runtime = crate::runtime()?;
-    let _context = runtime.enter();
-    let config = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        http: SocketAddr::from(([127, 0, 0, 1], 0)),
-        // One partition: the watermark is that partition's, moved by every batch.
-        default_partitions: 1,
-        ..ServerConfig::default()
-    };
-    let server = runtime
-        .block_on(Server::start(config))
-        .context("starting the server")?;
-    let result = measure(&server, rate, seconds);
-    runtime
-        .block_on(server.shutdown())
-        .context("shutting down")?;
-    result
+    crate::bench::with_server(|server| measure(server, rate, seconds))
 }
 
 fn measure(server: &Server, rate: u64, seconds: u64) -> anyhow::Result<()> {
