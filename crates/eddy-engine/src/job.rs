@@ -269,6 +269,10 @@ pub struct Job {
     row_buf: Vec<Row>,
     /// While windows close: output rows, to be ordered by time before they are emitted.
     closing: Option<Vec<(i64, usize, Row)>>,
+    /// Emptied buffers of `closing` and of the rows one operator closes, kept between
+    /// batches so that a batch with many rows does not grow new ones.
+    closing_buf: Vec<(i64, usize, Row)>,
+    close_buf: Vec<(i64, Row)>,
     state: State,
 }
 
@@ -310,6 +314,8 @@ impl Job {
             since_flush: 0,
             row_buf: Vec::new(),
             closing: None,
+            closing_buf: Vec::new(),
+            close_buf: Vec::new(),
             state: State::default(),
         };
         let mut steps: Vec<String> = Vec::new();
@@ -871,8 +877,8 @@ impl Job {
         set_current(None);
         // Windows close statement by statement (steps feed later statements at once); the
         // output rows are then ordered by window end across statements and UNION branches.
-        let mut rows = Vec::new();
-        self.closing = Some(Vec::new());
+        let mut rows = std::mem::take(&mut self.close_buf);
+        self.closing = Some(std::mem::take(&mut self.closing_buf));
         for op in 0..self.operators.len() {
             let errors = &mut self.state.metrics.errors;
             match (self.op_substreams[op], wm) {
@@ -889,11 +895,18 @@ impl Job {
                 self.route(target, time, row);
             }
         }
+        self.close_buf = rows;
         let mut closing = self.closing.take().unwrap_or_default();
-        closing.sort_by_key(|(time, _, _)| *time);
-        for (_, output, row) in closing {
+        // One statement's rows already come in time order: then no sort (and no scratch
+        // buffer) is needed; several statements or UNION branches are merged stably.
+        if !closing.is_sorted_by_key(|(time, _, _)| *time) {
+            closing.sort_by_key(|(time, _, _)| *time);
+        }
+        self.state.output.reserve(closing.len());
+        for (_, output, row) in closing.drain(..) {
             self.emit(output, row);
         }
+        self.closing_buf = closing;
     }
 
     fn emit(&mut self, output: usize, row: Row) {
