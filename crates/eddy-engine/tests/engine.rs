@@ -1209,6 +1209,8 @@ fn windows_tags_rows_with_the_window_id() {
         ]
     );
 }
+
+#[test]
 fn policy_counters_are_kept_per_input() {
     let q = "SELECT a.t INTO o1 FROM a TIMESTAMP BY t
              SELECT b.t INTO o2 FROM b TIMESTAMP BY t";
