@@ -278,7 +278,10 @@ impl Table {
     pub(crate) fn fits(&self, window: Window, aggs: usize) -> bool {
         let groups_ok = |g: &Group| g.aggs.len() == aggs;
         match (self, window) {
-            (Table::Rolling(r), Window::Sliding { .. } | Window::Hopping { .. }) => r.aggs == aggs,
+            (Table::Rolling(r), Window::Sliding { .. } | Window::Hopping { .. }) => {
+                // A table that never saw an event does not know its width yet.
+                r.aggs == aggs || (r.slots.is_empty() && r.pending.is_empty())
+            }
             (
                 Table::Session {
                     sessions, ended, ..
@@ -958,6 +961,10 @@ impl<'de> Deserialize<'de> for Rolling {
                 pending: 0,
                 dirty: false,
             }));
+        }
+        if r.slots.is_empty() {
+            // Nothing to rebuild, but the width is learnt from the query on first use.
+            r.built = false;
         }
         // Within a group events are in time order; across groups only time matters.
         inside.sort_by_key(|e| e.0);
