@@ -213,3 +213,48 @@ pub fn bench_handwritten_tumbling_count(events: usize, keys: usize) -> f64 {
     std::hint::black_box(&emitted);
     events as f64 / start.elapsed().as_secs_f64()
 }
+
+/// Events per second of a `PARTITION BY PartitionId` query over `partitions` input
+/// partitions run on `threads` threads: `SELECT PartitionId, k, COUNT(*), SUM(v) ...
+/// GROUP BY PartitionId, k, <window>` over `events` events spread over `keys` keys and
+/// the partitions in round robin, `per_second` per second of arrival time. Timing stops
+/// before the windows still open at the end are flushed, as in [`bench_window_kinds`].
+pub fn bench_partitioned(
+    events: usize,
+    keys: usize,
+    partitions: u32,
+    threads: usize,
+    per_second: i64,
+    window: &str,
+) -> WindowFigures {
+    let names: Arc<[Arc<str>]> = vec![Arc::from("k"), Arc::from("v")].into();
+    let records: Vec<Value> = (0..keys.max(1))
+        .map(|i| {
+            let key = Value::from(format!("key{i}").as_str());
+            Record::new(names.clone(), vec![key, Value::BigInt((i % 100) as i64)]).into()
+        })
+        .collect();
+    let query = format!(
+        "SELECT PartitionId, k, COUNT(*) AS n, SUM(v) AS total INTO out \
+         FROM s PARTITION BY PartitionId GROUP BY PartitionId, k, {window}"
+    );
+    let Ok(mut job) = Job::compile(&query, JobOptions::default()) else {
+        return WindowFigures {
+            events_per_second: 0.0,
+            rows: 0,
+        };
+    };
+    let partitions = partitions.max(1);
+    job.declare_partitions(0, partitions);
+    job.set_threads(threads);
+    let (events_per_second, rows) =
+        drive_at(&mut job, events, per_second, false, |job, i, arrival| {
+            let record = records[i % records.len()].clone();
+            let partition = (i % partitions as usize) as u32;
+            job.push_record(0, partition, i as u64, Arrival::At(arrival), record)
+        });
+    WindowFigures {
+        events_per_second,
+        rows,
+    }
+}

@@ -233,6 +233,145 @@ struct Snapshot {
     query: String,
     state: State,
     groups: Vec<OperatorState>,
+    /// Per operator, the state of each partition's instance (empty: not partitioned).
+    #[serde(default)]
+    lanes: Vec<Vec<OperatorState>>,
+}
+
+/// One input partition's instance of a `PARTITION BY PartitionId` statement, with the
+/// batch of events it processes and the rows it produced, so that partitions can run on
+/// separate threads and be merged afterwards.
+struct Lane {
+    op: Operator,
+    events: Vec<(i64, Value, EventMeta)>,
+    /// Rows of the batch's events, then rows of the windows it closed.
+    rows: Vec<(i64, Row)>,
+    closed: Vec<(i64, Row)>,
+    /// Reused for the rows of one event.
+    row_buf: Vec<Row>,
+    errors: u64,
+}
+
+impl Lane {
+    fn new(op: Operator) -> Lane {
+        Lane {
+            op,
+            events: Vec::new(),
+            rows: Vec::new(),
+            closed: Vec::new(),
+            row_buf: Vec::new(),
+            errors: 0,
+        }
+    }
+
+    /// Runs the batch's events through this partition's instance in time order, then
+    /// closes its windows up to `watermark`. Nothing but its own input partition feeds
+    /// the instance, so closing here gives what closing with the other statements would.
+    fn run(&mut self, watermark: Option<i64>) {
+        for (time, record, meta) in self.events.drain(..) {
+            set_current(Some(meta));
+            self.op
+                .process(time, 0, &record, &mut self.row_buf, &mut self.errors);
+            self.rows.extend(self.row_buf.drain(..).map(|r| (time, r)));
+        }
+        set_current(None);
+        if let Some(wm) = watermark {
+            self.op.close(wm, &mut self.errors, &mut self.closed);
+        }
+    }
+}
+
+/// A batch of lanes sent to a worker, with the watermark to close them at.
+type LaneTask = (Vec<Lane>, Option<i64>);
+
+/// A thread that runs lanes for the job; it lives as long as the job. The job owns both
+/// channel ends: dropping the job drops `tasks`, which ends the thread's loop.
+struct Worker {
+    /// Bounded to one batch: the job waits for each batch before sending another.
+    tasks: std::sync::mpsc::SyncSender<LaneTask>,
+    done: std::sync::mpsc::Receiver<Vec<Lane>>,
+}
+
+impl Worker {
+    fn spawn() -> Option<Worker> {
+        let (tasks, task_rx) = std::sync::mpsc::sync_channel::<LaneTask>(1);
+        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("eddy-partition".into())
+            .spawn(move || {
+                while let Ok((mut lanes, wm)) = task_rx.recv() {
+                    lanes.iter_mut().for_each(|l| l.run(wm));
+                    if done_tx.send(lanes).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Worker { tasks, done })
+    }
+}
+
+/// Runs every lane of a statement, spread over the job's workers and its own thread
+/// in contiguous chunks; each lane is run by one thread only and merged in partition
+/// order, so the result does not depend on the number of threads. Lanes come back in
+/// their order; a worker that is gone leaves its chunk to the job's thread.
+fn run_lanes(mut lanes: Vec<Lane>, workers: &[Worker], wm: Option<i64>) -> Vec<Lane> {
+    let threads = (workers.len() + 1).min(lanes.len().max(1));
+    if threads <= 1 {
+        lanes.iter_mut().for_each(|l| l.run(wm));
+        return lanes;
+    }
+    let per_thread = lanes.len().div_ceil(threads);
+    let mut chunks = Vec::new();
+    while lanes.len() > per_thread {
+        let at = lanes.len() - per_thread;
+        chunks.push(lanes.split_off(at));
+    }
+    chunks.reverse();
+    let mut sent = Vec::new();
+    for (worker, chunk) in workers.iter().zip(chunks) {
+        match worker.tasks.send((chunk, wm)) {
+            Ok(()) => sent.push((worker, None)),
+            Err(std::sync::mpsc::SendError((chunk, _))) => sent.push((worker, Some(chunk))),
+        }
+    }
+    lanes.iter_mut().for_each(|l| l.run(wm));
+    for (worker, unsent) in sent {
+        let chunk = match unsent {
+            Some(mut chunk) => {
+                chunk.iter_mut().for_each(|l| l.run(wm));
+                chunk
+            }
+            None => match worker.done.recv() {
+                Ok(chunk) => chunk,
+                // The worker died with the chunk (a bug in an operator): those lanes
+                // start over empty rather than take the job down.
+                Err(_) => {
+                    tracing::error!("a partition worker stopped; its partitions' state is lost");
+                    Vec::new()
+                }
+            },
+        };
+        lanes.extend(chunk);
+    }
+    lanes
+}
+
+/// Takes every lane's rows (`closed`: the rows of closed windows) and errors, ordered
+/// by time then partition (stable within a lane, whose rows are in time order).
+fn merge_lanes(lanes: &mut [Lane], closed: bool, errors: &mut u64) -> Vec<(i64, usize, Row)> {
+    let mut merged = Vec::new();
+    for (partition, lane) in lanes.iter_mut().enumerate() {
+        *errors += std::mem::take(&mut lane.errors);
+        let rows = if closed {
+            &mut lane.closed
+        } else {
+            &mut lane.rows
+        };
+        merged.extend(rows.drain(..).map(|(t, r)| (t, partition, r)));
+    }
+    merged.sort_by_key(|(t, partition, _)| (*t, *partition));
+    merged
 }
 
 /// A FROM clause that reads an input, with its own event-time expression.
@@ -269,6 +408,20 @@ pub struct Job {
     row_buf: Vec<Row>,
     /// While windows close: output rows, to be ordered by time before they are emitted.
     closing: Option<Vec<(i64, usize, Row)>>,
+    /// Emptied buffers of `closing` and of the rows one operator closes, kept between
+    /// batches so that a batch with many rows does not grow new ones.
+    closing_buf: Vec<(i64, usize, Row)>,
+    close_buf: Vec<(i64, Row)>,
+    /// Per operator, whether it reads an input `PARTITION BY PartitionId` and can run
+    /// one instance per partition (no join, no substreams).
+    partitionable: Vec<bool>,
+    /// Per operator, one instance per input partition once the input has more than one
+    /// (empty otherwise: the operator in `operators` runs alone).
+    lanes: Vec<Vec<Lane>>,
+    /// Threads that run lanes (1: the job's own thread only).
+    threads: usize,
+    /// `threads - 1` workers, started when a statement first has lanes.
+    workers: Vec<Worker>,
     state: State,
 }
 
@@ -310,6 +463,12 @@ impl Job {
             since_flush: 0,
             row_buf: Vec::new(),
             closing: None,
+            closing_buf: Vec::new(),
+            close_buf: Vec::new(),
+            partitionable: Vec::new(),
+            lanes: Vec::new(),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            workers: Vec::new(),
             state: State::default(),
         };
         let mut steps: Vec<String> = Vec::new();
@@ -345,6 +504,8 @@ impl Job {
                 let op_index = job.operators.len();
                 job.operators.push(op);
                 job.op_substreams.push(None);
+                job.partitionable.push(false);
+                job.lanes.push(Vec::new());
                 let right = select.from.joins.iter().filter_map(|j| match &j.right {
                     JoinTarget::Source(s) => Some(s),
                     JoinTarget::Function { .. } => None,
@@ -443,6 +604,22 @@ impl Job {
         if !over.is_empty() {
             self.op_substreams[consumer.0] = Some(self.sources.len());
         }
+        let by_partition_id = matches!(
+            &src.partition_by,
+            Some(eddy_sql::ast::Expr::Column(parts, _))
+                if parts.last().is_some_and(|p| p.name.eq_ignore_ascii_case("PartitionId"))
+        );
+        if by_partition_id
+            && consumer.1 == 0
+            && over.is_empty()
+            && select
+                .from
+                .joins
+                .iter()
+                .all(|j| !matches!(j.right, JoinTarget::Source(_)))
+        {
+            self.partitionable[consumer.0] = true;
+        }
         self.sources.push(Source {
             timestamp,
             over,
@@ -523,8 +700,35 @@ impl Job {
     /// for every declared partition.
     pub fn declare_partitions(&mut self, input: usize, partitions: u32) {
         let n = partitions.max(1) as usize;
-        for &s in self.input_sources.get(input).into_iter().flatten() {
+        let sources = self.input_sources.get(input).cloned().unwrap_or_default();
+        for s in sources {
             self.state.partitions[s].resize(n, PartitionState::default());
+            let (op, _) = self.sources[s].consumer;
+            if n > 1 && self.partitionable[op] {
+                self.add_lanes(op, n);
+            }
+        }
+    }
+
+    /// Sets how many threads run the partitions of `PARTITION BY PartitionId` statements
+    /// (default: the machine's parallelism); the output does not depend on it.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+        self.workers.truncate(self.threads - 1);
+    }
+
+    /// Gives operator `op` at least `n` per-partition instances, compiled afresh from the
+    /// query (operators hold compiled closures and cannot be cloned).
+    fn add_lanes(&mut self, op: usize, n: usize) {
+        while self.lanes[op].len() < n {
+            let fresh = Job::compile(&self.query, self.options.clone())
+                .ok()
+                .and_then(|mut j| (op < j.operators.len()).then(|| j.operators.swap_remove(op)));
+            match fresh {
+                Some(o) => self.lanes[op].push(Lane::new(o)),
+                // The query compiled once already; should it not, the operator stays whole.
+                None => return,
+            }
         }
     }
 
@@ -764,6 +968,9 @@ impl Job {
             query: self.query.clone(),
             state: self.state.clone(),
             groups: self.operators.iter().map(Operator::snapshot).collect(),
+            lanes: (self.lanes.iter())
+                .map(|l| l.iter().map(|l| l.op.snapshot()).collect())
+                .collect(),
         };
         serde_json::to_vec(&snap).map_err(|e| EngineError::Snapshot(e.to_string()))
     }
@@ -795,8 +1002,24 @@ impl Job {
                 "it does not match this job's shape".into(),
             ));
         }
+        if snap.lanes.len() > self.operators.len()
+            || (snap.lanes.iter().enumerate())
+                .any(|(op, l)| !l.is_empty() && !self.partitionable[op])
+        {
+            return Err(EngineError::Snapshot(
+                "its partitioned statements do not match this job's".into(),
+            ));
+        }
+        for (op, lanes) in snap.lanes.iter().enumerate() {
+            self.add_lanes(op, lanes.len());
+        }
         for (op, g) in self.operators.iter_mut().zip(snap.groups) {
             op.restore(g).map_err(EngineError::Snapshot)?;
+        }
+        for (lanes, states) in self.lanes.iter_mut().zip(snap.lanes) {
+            for (lane, state) in lanes.iter_mut().zip(states) {
+                lane.op.restore(state).map_err(EngineError::Snapshot)?;
+            }
         }
         self.state = snap.state;
         Ok(())
@@ -848,6 +1071,13 @@ impl Job {
                     self.state.pending_heap.push(p);
                     break;
                 }
+                let (op, side) = self.sources[p.source].consumer;
+                if side == 0
+                    && let Some(lane) = self.lanes[op].get_mut(p.meta.partition as usize)
+                {
+                    lane.events.push((p.time, p.record, p.meta));
+                    continue;
+                }
                 set_current(Some(p.meta));
                 self.deliver(self.sources[p.source].consumer, p.time, &p.record);
             }
@@ -869,10 +1099,36 @@ impl Job {
             self.deliver(self.sources[p.source].consumer, p.time, &p.record);
         }
         set_current(None);
+        // Partitioned statements run their partitions' events (in parallel); their rows
+        // follow the batch's other rows, ordered by time then partition.
+        for op in 0..self.operators.len() {
+            if self.lanes[op].is_empty()
+                || (wm.is_none() && self.lanes[op].iter().all(|l| l.events.is_empty()))
+            {
+                continue;
+            }
+            while self.workers.len() + 1 < self.threads.min(self.lanes[op].len()) {
+                match Worker::spawn() {
+                    Some(w) => self.workers.push(w),
+                    None => break,
+                }
+            }
+            let n = self.lanes[op].len();
+            let mut lanes = run_lanes(std::mem::take(&mut self.lanes[op]), &self.workers, wm);
+            let merged = merge_lanes(&mut lanes, false, &mut self.state.metrics.errors);
+            self.lanes[op] = lanes;
+            if self.lanes[op].len() < n {
+                self.add_lanes(op, n);
+            }
+            let target = self.operators[op].target;
+            for (time, _, row) in merged {
+                self.route(target, time, row);
+            }
+        }
         // Windows close statement by statement (steps feed later statements at once); the
         // output rows are then ordered by window end across statements and UNION branches.
-        let mut rows = Vec::new();
-        self.closing = Some(Vec::new());
+        let mut rows = std::mem::take(&mut self.close_buf);
+        self.closing = Some(std::mem::take(&mut self.closing_buf));
         for op in 0..self.operators.len() {
             let errors = &mut self.state.metrics.errors;
             match (self.op_substreams[op], wm) {
@@ -880,6 +1136,11 @@ impl Job {
                     let subs = &self.state.substreams[s];
                     let watermark_of = |k: &[Value]| subs.watermark(k).map_or(i64::MIN, limit);
                     self.operators[op].close_substreams(&watermark_of, errors, &mut rows);
+                }
+                (None, Some(_)) if !self.lanes[op].is_empty() => {
+                    // Closed with the batch's events, above.
+                    let merged = merge_lanes(&mut self.lanes[op], true, errors);
+                    rows.extend(merged.into_iter().map(|(t, _, r)| (t, r)));
                 }
                 (None, Some(wm)) => self.operators[op].close(wm, errors, &mut rows),
                 (None, None) => continue,
@@ -889,11 +1150,18 @@ impl Job {
                 self.route(target, time, row);
             }
         }
+        self.close_buf = rows;
         let mut closing = self.closing.take().unwrap_or_default();
-        closing.sort_by_key(|(time, _, _)| *time);
-        for (_, output, row) in closing {
+        // One statement's rows already come in time order: then no sort (and no scratch
+        // buffer) is needed; several statements or UNION branches are merged stably.
+        if !closing.is_sorted_by_key(|(time, _, _)| *time) {
+            closing.sort_by_key(|(time, _, _)| *time);
+        }
+        self.state.output.reserve(closing.len());
+        for (_, output, row) in closing.drain(..) {
             self.emit(output, row);
         }
+        self.closing_buf = closing;
     }
 
     fn emit(&mut self, output: usize, row: Row) {

@@ -43,6 +43,20 @@
 //! - Running (hopping, sliding) SUM/AVG of floats subtract on retract, so their last
 //!   digits can differ from a recomputation; integral inputs of STDEV/VAR are summed
 //!   exactly, so those agree with tumbling windows over the same values.
+//! - `FROM input PARTITION BY PartitionId` (ASA's parallel query shape): once the input
+//!   has more than one partition ([`Job::declare_partitions`]), a statement reading it
+//!   (without a join or `TIMESTAMP BY ... OVER`) runs one instance per partition: its
+//!   groups, windows and analytic functions (LAG, ISFIRST...) see only that partition's
+//!   events, as each of ASA's per-partition query instances does; put PartitionId in
+//!   GROUP BY to keep groups apart in the output. Each batch of events is split by
+//!   partition and the instances run, then close their windows, on up to
+//!   [`Job::set_threads`] threads (default: the machine's parallelism; the workers live
+//!   as long as the job). Their rows are merged by time, then partition number, and
+//!   follow the batch's other rows; window rows are then ordered by end with the other
+//!   statements' as usual. So the output is the same bytes whatever the thread count.
+//!   A partitioned step's rows reach the statements reading it in that merged order.
+//!   With one partition, or any other PARTITION BY expression, the statement runs whole.
+//!   Snapshots keep each instance's state.
 //! - String values compare ordinally and case-sensitively (=, <, IN, LIKE, group keys);
 //!   names are case-insensitive. More in `docs/language.md`.
 //! - Serde on [`Value`] is type-tagged so snapshots round-trip types exactly; use

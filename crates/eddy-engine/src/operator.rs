@@ -8,7 +8,7 @@ use crate::error::{EngineError, EvalError};
 use crate::expr::{AggSpec, Ctx, Eval, ExprCompiler, truthy, unsupported};
 use crate::join::{JoinSources, JoinState, Joins};
 use crate::value::{Record, Row, Value};
-use crate::window::{Closed, Input, KeyMap, Table, Window, cmp_keys};
+use crate::window::{ClosedRows, Input, KeyMap, Table, Window, cmp_keys};
 use eddy_sql::ast::{Expr, Join as JoinDef, JoinKind, JoinTarget, Select, SelectItem};
 use eddy_sql::plan::WindowSpec;
 use serde::{Deserialize, Serialize};
@@ -43,13 +43,17 @@ struct Projection {
 impl Projection {
     fn row(&self, ctx: &Ctx) -> Result<Row, EvalError> {
         if let Some(columns) = &self.columns {
-            let values = self.items.iter().map(|i| match i {
-                Item::Expr(_, e) => e(ctx),
-                Item::Wildcard(_) => Ok(Value::Null),
-            });
+            // Sized once: an output row costs exactly one allocation.
+            let mut values = Vec::with_capacity(self.items.len());
+            for item in &self.items {
+                values.push(match item {
+                    Item::Expr(_, e) => e(ctx)?,
+                    Item::Wildcard(_) => Value::Null,
+                });
+            }
             return Ok(Row {
                 columns: columns.clone(),
-                values: values.collect::<Result<_, _>>()?,
+                values,
             });
         }
         if let ([Item::Wildcard(path)], Value::Record(r)) = (self.items.as_slice(), ctx.record)
@@ -123,6 +127,8 @@ struct Grouped {
     part_buf: Vec<Value>,
     key_buf: Vec<Value>,
     arg_buf: Vec<Value>,
+    /// Reused by every close, so emitting rows does not allocate per close.
+    closed_buf: ClosedRows,
 }
 
 enum Kind {
@@ -460,6 +466,7 @@ impl Operator {
                 part_buf: Vec::new(),
                 key_buf: Vec::new(),
                 arg_buf: Vec::new(),
+                closed_buf: ClosedRows::default(),
             }))
         } else {
             if let Some(h) = &select.having {
@@ -612,11 +619,13 @@ impl Operator {
         let Kind::Grouped(g) = &mut self.kind else {
             return;
         };
-        let mut closed = Vec::new();
+        let mut closed = std::mem::take(&mut g.closed_buf);
         for (key, tables) in &mut g.sub_tables.0 {
             close_slots(&g.slots, tables, &g.kinds, watermark_of(key), &mut closed);
         }
-        closed.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+        closed
+            .rows
+            .sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
         self.emit_closed(closed, errors, out);
     }
 
@@ -637,20 +646,24 @@ impl Operator {
         let Kind::Grouped(g) = &mut self.kind else {
             return;
         };
-        let mut closed = Vec::new();
+        let mut closed = std::mem::take(&mut g.closed_buf);
         close_slots(&g.slots, &mut g.tables, &g.kinds, watermark, &mut closed);
         self.emit_closed(closed, errors, out);
     }
 
     /// Evaluates HAVING and the SELECT list on closed groups, in order.
-    fn emit_closed(&mut self, closed: Vec<Closed>, errors: &mut u64, out: &mut Vec<(i64, Row)>) {
-        let Kind::Grouped(g) = &self.kind else { return };
-        for c in closed {
+    /// The buffer is handed back to the operator, cleared, for the next close.
+    fn emit_closed(&mut self, mut closed: ClosedRows, errors: &mut u64, out: &mut Vec<(i64, Row)>) {
+        let Kind::Grouped(g) = &mut self.kind else {
+            return;
+        };
+        out.reserve(closed.rows.len());
+        for c in &closed.rows {
             let ctx = Ctx {
                 record: &c.first,
                 time: c.end,
                 keys: &c.key,
-                aggs: &c.results,
+                aggs: closed.results(c),
             };
             let row = match &g.having {
                 Some(h) => h(&ctx).and_then(|v| truthy(&v)),
@@ -666,6 +679,8 @@ impl Operator {
                 }
             }
         }
+        closed.clear();
+        g.closed_buf = closed;
     }
 
     /// Replaces the rows of reference input `reference` wherever this SELECT joins it.
@@ -757,20 +772,20 @@ fn close_slots(
     tables: &mut [Table],
     kinds: &[AggKind],
     watermark: i64,
-    out: &mut Vec<Closed>,
+    out: &mut ClosedRows,
 ) {
-    let from = out.len();
+    let from = out.rows.len();
     for (slot, table) in slots.iter().zip(tables.iter_mut()) {
-        let start = out.len();
+        let start = out.rows.len();
         table.close(slot.window, kinds, watermark, out);
         if let Some(id) = &slot.id {
-            for c in &mut out[start..] {
+            for c in &mut out.rows[start..] {
                 c.key = c.key.iter().chain([id]).cloned().collect();
             }
         }
     }
     if slots.len() > 1 {
-        out[from..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+        out.rows[from..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
     }
 }
 

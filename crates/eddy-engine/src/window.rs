@@ -131,13 +131,13 @@ impl Group {
         result
     }
 
-    fn finish(self, end: i64, key: Box<[Value]>) -> Closed {
-        Closed {
+    fn finish(self, end: i64, key: Box<[Value]>, out: &mut ClosedRows) {
+        out.push(
             end,
-            key: key.into(),
-            results: self.aggs.iter().map(AggState::result).collect(),
-            first: self.first,
-        }
+            key.into(),
+            self.first,
+            self.aggs.iter().map(AggState::result),
+        );
     }
 }
 
@@ -147,7 +147,52 @@ pub(crate) struct Closed {
     /// Shared, so that a group emitted at every hop does not copy its key each time.
     pub key: Arc<[Value]>,
     pub first: Value,
-    pub results: Vec<Value>,
+    /// Where its aggregate results start in [`ClosedRows::results`].
+    results: usize,
+}
+
+/// Closed groups with their aggregate results in one shared buffer, so an output row
+/// costs no vector of its own before its SELECT list is evaluated; reused across closes.
+#[derive(Default)]
+pub(crate) struct ClosedRows {
+    pub rows: Vec<Closed>,
+    results: Vec<Value>,
+    /// Results per row (every row of one operator has the same aggregates).
+    width: usize,
+}
+
+impl ClosedRows {
+    /// Appends a closed group and its aggregate results (`width` of them).
+    fn push(
+        &mut self,
+        end: i64,
+        key: Arc<[Value]>,
+        first: Value,
+        results: impl Iterator<Item = Value>,
+    ) {
+        let at = self.results.len();
+        self.results.extend(results);
+        self.width = self.results.len() - at;
+        self.rows.push(Closed {
+            end,
+            key,
+            first,
+            results: at,
+        });
+    }
+
+    /// The aggregate results of `row`.
+    pub(crate) fn results(&self, row: &Closed) -> &[Value] {
+        self.results
+            .get(row.results..row.results + self.width)
+            .unwrap_or(&[])
+    }
+
+    /// Empties the buffer, keeping its memory.
+    pub(crate) fn clear(&mut self) {
+        self.rows.clear();
+        self.results.clear();
+    }
 }
 
 /// One event as a group sees it.
@@ -233,7 +278,10 @@ impl Table {
     pub(crate) fn fits(&self, window: Window, aggs: usize) -> bool {
         let groups_ok = |g: &Group| g.aggs.len() == aggs;
         match (self, window) {
-            (Table::Rolling(r), Window::Sliding { .. } | Window::Hopping { .. }) => r.aggs == aggs,
+            (Table::Rolling(r), Window::Sliding { .. } | Window::Hopping { .. }) => {
+                // A table that never saw an event does not know its width yet.
+                r.aggs == aggs || (r.slots.is_empty() && r.pending.is_empty())
+            }
             (
                 Table::Session {
                     sessions, ended, ..
@@ -350,9 +398,9 @@ impl Table {
         window: Window,
         kinds: &[AggKind],
         watermark: i64,
-        out: &mut Vec<Closed>,
+        out: &mut ClosedRows,
     ) {
-        let start = out.len();
+        let start = out.rows.len();
         match self {
             Table::Fixed {
                 windows,
@@ -365,9 +413,11 @@ impl Table {
                     }
                     let (end, groups) = entry.remove_entry();
                     *capacity_hint = groups.0.len();
-                    let from = out.len();
-                    out.extend(groups.0.into_iter().map(|(k, g)| g.finish(end, k)));
-                    out[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
+                    let from = out.rows.len();
+                    for (k, g) in groups.0 {
+                        g.finish(end, k, out);
+                    }
+                    out.rows[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
                 }
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
                 return;
@@ -412,12 +462,14 @@ impl Table {
                     }
                 });
                 for (end, groups) in finished {
-                    out.extend(groups.0.into_iter().map(|(k, g)| g.finish(end, k)));
+                    for (k, g) in groups.0 {
+                        g.finish(end, k, out);
+                    }
                 }
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
             }
         }
-        out[start..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+        out.rows[start..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
     }
 }
 
@@ -427,10 +479,8 @@ struct RollingGroup {
     key: Arc<[Value]>,
     first: Value,
     /// Running aggregates over the events inside the window; empty until built (after a
-    /// restore they are rebuilt from `args`).
+    /// restore they are rebuilt from the events inside).
     states: Vec<RetractState>,
-    /// Arguments of the events inside, oldest first, `aggs` values per event.
-    args: VecDeque<Value>,
     /// Events inside.
     len: usize,
     /// Sequence number of the oldest event inside (numbers count every event entered).
@@ -462,6 +512,10 @@ pub(crate) struct Rolling {
     pending: VecDeque<(i64, u32)>,
     pending_args: VecDeque<Value>,
     inside: VecDeque<(i64, u32)>,
+    /// Arguments of the events in `inside`, `aggs` per event. Events leave in `inside`
+    /// order, which within a group is the order they entered: one queue for every group
+    /// keeps entering and leaving sequential in memory.
+    inside_args: VecDeque<Value>,
     /// Groups with at least one event inside.
     live: usize,
     /// Output instants up to this were emitted; later events at or before it are ignored.
@@ -485,14 +539,20 @@ impl Rolling {
             return;
         }
         self.aggs = kinds.len();
+        let mut entered: HashMap<u32, u64> = HashMap::new();
         for g in self.slots.iter_mut().flatten() {
             g.states = kinds.iter().map(|k| RetractState::new(*k)).collect();
-            for i in 0..g.len {
-                let seq = g.front_seq + i as u64;
-                for (j, state) in g.states.iter_mut().enumerate() {
-                    if let Some(v) = g.args.get(i * kinds.len() + j) {
-                        state.add(v, seq);
-                    }
+        }
+        for (i, (_, id)) in self.inside.iter().enumerate() {
+            let Some(g) = self.slots.get_mut(*id as usize).and_then(Option::as_mut) else {
+                continue;
+            };
+            let n = entered.entry(*id).or_default();
+            let seq = g.front_seq + *n;
+            *n += 1;
+            for (j, state) in g.states.iter_mut().enumerate() {
+                if let Some(v) = self.inside_args.get(i * kinds.len() + j) {
+                    state.add(v, seq);
                 }
             }
         }
@@ -514,7 +574,6 @@ impl Rolling {
                     key: Arc::from(e.key),
                     first: e.record.clone(),
                     states: kinds.iter().map(|k| RetractState::new(*k)).collect(),
-                    args: VecDeque::new(),
                     len: 0,
                     front_seq: 0,
                     pending: 0,
@@ -569,8 +628,8 @@ impl Rolling {
         let Some((t, id)) = self.pending.pop_front() else {
             return;
         };
+        let n = self.aggs.min(self.pending_args.len());
         let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
-            let n = self.aggs.min(self.pending_args.len());
             self.pending_args.drain(..n);
             return;
         };
@@ -579,7 +638,7 @@ impl Rolling {
         for state in &mut g.states {
             if let Some(v) = self.pending_args.pop_front() {
                 state.add(&v, seq);
-                g.args.push_back(v);
+                self.inside_args.push_back(v);
             }
         }
         self.entered(t, id);
@@ -609,7 +668,7 @@ impl Rolling {
         let seq = g.front_seq + g.len as u64;
         for (state, v) in g.states.iter_mut().zip(args) {
             state.add(&v, seq);
-            g.args.push_back(v);
+            self.inside_args.push_back(v);
         }
         self.entered(t, id);
     }
@@ -619,12 +678,14 @@ impl Rolling {
         let Some((_, id)) = self.inside.pop_front() else {
             return;
         };
+        let n = self.aggs.min(self.inside_args.len());
         let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+            self.inside_args.drain(..n);
             return;
         };
         let seq = g.front_seq;
         for state in &mut g.states {
-            if let Some(v) = g.args.pop_front() {
+            if let Some(v) = self.inside_args.pop_front() {
                 state.retract(&v, seq);
             }
         }
@@ -641,20 +702,20 @@ impl Rolling {
 
     /// Emits the groups in `ids` that hold events, at `end`, in key order; forgets groups
     /// with nothing inside or pending.
-    fn emit(&mut self, ids: &[u32], end: i64, out: &mut Vec<Closed>) {
-        let from = out.len();
+    fn emit(&mut self, ids: &[u32], end: i64, out: &mut ClosedRows) {
+        let from = out.rows.len();
         for &id in ids {
             let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
                 continue;
             };
             g.dirty = false;
             if g.len > 0 {
-                out.push(Closed {
+                out.push(
                     end,
-                    key: g.key.clone(),
-                    first: g.first.clone(),
-                    results: g.states.iter().map(RetractState::result).collect(),
-                });
+                    g.key.clone(),
+                    g.first.clone(),
+                    g.states.iter().map(RetractState::result),
+                );
             } else if g.pending == 0
                 && let Some(g) = self.slots[id as usize].take()
             {
@@ -662,12 +723,14 @@ impl Rolling {
                 self.free.push(id);
             }
         }
-        out[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
+        if out.rows.len() - from > 1 {
+            out.rows[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
+        }
     }
 
     /// Emits every group holding events at `end`, in key order, and forgets groups with
     /// nothing inside or pending (hopping windows).
-    fn emit_all(&mut self, end: i64, out: &mut Vec<Closed>) {
+    fn emit_all(&mut self, end: i64, out: &mut ClosedRows) {
         if !self.unordered.is_empty() {
             let slots = &self.slots;
             let key = |id: &u32| slots[*id as usize].as_ref().map(|g| &g.key[..]);
@@ -699,12 +762,12 @@ impl Rolling {
                 continue;
             };
             if g.len > 0 {
-                out.push(Closed {
+                out.push(
                     end,
-                    key: g.key.clone(),
-                    first: g.first.clone(),
-                    results: g.states.iter().map(RetractState::result).collect(),
-                });
+                    g.key.clone(),
+                    g.first.clone(),
+                    g.states.iter().map(RetractState::result),
+                );
             } else if g.pending == 0
                 && let Some(g) = self.slots[id as usize].take()
             {
@@ -719,7 +782,7 @@ impl Rolling {
         }
     }
 
-    fn close(&mut self, window: Window, kinds: &[AggKind], watermark: i64, out: &mut Vec<Closed>) {
+    fn close(&mut self, window: Window, kinds: &[AggKind], watermark: i64, out: &mut ClosedRows) {
         self.build(kinds);
         match window {
             Window::Sliding { size } => loop {
@@ -816,9 +879,11 @@ struct RollingSnapshot {
 impl Serialize for Rolling {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let n = self.aggs;
-        let mut times: HashMap<u32, Vec<i64>> = HashMap::new();
-        for (t, id) in &self.inside {
-            times.entry(*id).or_default().push(*t);
+        let mut inside: HashMap<u32, Vec<(i64, Vec<Value>)>> = HashMap::new();
+        let inside_args: Vec<Value> = self.inside_args.iter().cloned().collect();
+        for (i, (t, id)) in self.inside.iter().enumerate() {
+            let args = inside_args.get(i * n..(i + 1) * n).unwrap_or(&[]).to_vec();
+            inside.entry(*id).or_default().push((*t, args));
         }
         let mut groups: Vec<_> = self
             .slots
@@ -826,13 +891,7 @@ impl Serialize for Rolling {
             .enumerate()
             .filter_map(|(id, g)| Some((id as u32, g.as_ref()?)))
             .map(|(id, g)| {
-                let ts = times.get(&id).map_or(&[][..], Vec::as_slice);
-                let args: Vec<Value> = g.args.iter().cloned().collect();
-                let events = ts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (*t, args.get(i * n..(i + 1) * n).unwrap_or(&[]).to_vec()))
-                    .collect::<Vec<_>>();
+                let events = inside.remove(&id).unwrap_or_default();
                 (
                     Box::<[Value]>::from(&g.key[..]),
                     g.first.clone(),
@@ -885,10 +944,11 @@ impl<'de> Deserialize<'de> for Rolling {
             if !events.is_empty() {
                 r.live += 1;
             }
-            let mut args = VecDeque::new();
-            for (t, a) in &events {
-                inside.push((*t, id));
-                args.extend(a.iter().cloned());
+            let len = events.len();
+            for (t, mut a) in events {
+                // Keeps the shared argument queue aligned whatever the snapshot holds.
+                a.resize(snap.aggs, Value::Null);
+                inside.push((t, id, a));
             }
             r.index.insert(key.clone(), id);
             r.unordered.push(id);
@@ -896,16 +956,22 @@ impl<'de> Deserialize<'de> for Rolling {
                 key: key.into(),
                 first,
                 states,
-                args,
-                len: events.len(),
+                len,
                 front_seq,
                 pending: 0,
                 dirty: false,
             }));
         }
+        if r.slots.is_empty() {
+            // Nothing to rebuild, but the width is learnt from the query on first use.
+            r.built = false;
+        }
         // Within a group events are in time order; across groups only time matters.
         inside.sort_by_key(|e| e.0);
-        r.inside = inside.into();
+        for (t, id, args) in inside {
+            r.inside.push_back((t, id));
+            r.inside_args.extend(args);
+        }
         for (t, key, args) in snap.pending {
             let Some(&id) = r.index.get(&key) else {
                 r.built = false;
@@ -916,7 +982,6 @@ impl<'de> Deserialize<'de> for Rolling {
                     key: key.into(),
                     first: Value::Null,
                     states: Vec::new(),
-                    args: VecDeque::new(),
                     len: 0,
                     front_seq: 0,
                     pending: 1,

@@ -1282,3 +1282,17 @@ fn windowless_aggregates_follow_expiry() {
     .collect();
     assert_eq!(finish(&mut j), rows);
 }
+
+#[test]
+fn snapshot_of_a_rolling_window_that_saw_no_event_restores() {
+    for window in ["SlidingWindow(second, 5)", "HoppingWindow(second, 10, 5)"] {
+        let q = format!(
+            "SELECT COUNT(*) AS n, SUM(v) AS s INTO out FROM s TIMESTAMP BY t GROUP BY {window}"
+        );
+        let snap = job(&q).snapshot().unwrap();
+        let mut j = job(&q);
+        j.restore(&snap).unwrap();
+        push(&mut j, 1.0, r#""v":2"#);
+        assert!(!finish(&mut j).is_empty(), "{window}");
+    }
+}
