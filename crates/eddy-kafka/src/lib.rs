@@ -34,7 +34,7 @@ mod server;
 mod versions;
 
 pub use error::KafkaError;
-pub use records::{CREATE_TIME_HEADER, PRODUCER_HEADER};
+pub use records::{CREATE_TIME_HEADER, NULLS_HEADER, PRODUCER_HEADER};
 pub use server::serve;
 pub use versions::SUPPORTED_APIS;
 
