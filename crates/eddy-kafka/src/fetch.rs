@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::error::{code, log_error_code};
-use crate::records::encode_stored;
+use crate::records::{encode_stored, kafka_timestamp};
 use crate::server::Broker;
 
 /// Longest long poll honoured, whatever the client asks.
@@ -196,7 +196,7 @@ fn read_partition(
 }
 
 /// Answers ListOffsets: -2 earliest, -1 latest, -3 the newest record (v7), else the first
-/// offset whose arrival time is at or after the timestamp.
+/// offset whose producer timestamp (CreateTime, what consumers see) is at or after it.
 pub(crate) async fn list_offsets(
     broker: &Arc<Broker>,
     req: ListOffsetsRequest,
@@ -245,7 +245,7 @@ fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> Resul
         .ok_or(code::UNKNOWN_TOPIC_OR_PARTITION)?;
     let time_at = |offset: u64| -> Result<Option<i64>, i16> {
         match broker.log.read(topic, info.partition, offset, 1) {
-            Ok(r) => Ok(r.first().map(|r| r.timestamp_ms)),
+            Ok(r) => Ok(r.first().map(kafka_timestamp)),
             Err(e) => Err(log_error_code(&e)),
         }
     };
@@ -257,22 +257,39 @@ fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> Resul
             Ok((last as i64, time_at(last)?.unwrap_or(-1)))
         }
         t if t < 0 => Ok((-1, -1)),
-        t => {
-            // Arrival times only grow (up to clock steps), so binary search the offsets.
-            let (mut lo, mut hi) = (info.start_offset, info.end_offset);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                match time_at(mid)? {
-                    Some(ts) if ts < t => lo = mid + 1,
-                    _ => hi = mid,
-                }
-            }
-            if lo == info.end_offset {
-                return Ok((-1, -1));
-            }
-            Ok((lo as i64, time_at(lo)?.unwrap_or(-1)))
-        }
+        t => first_at_or_after(broker, topic, info, t),
     }
+}
+
+/// The first record whose timestamp (the producer's, as consumers see it: CreateTime) is at
+/// or after `t`, as Kafka answers. Producer timestamps need not grow with offsets, so this
+/// scans the partition batch by batch instead of binary searching.
+fn first_at_or_after(
+    broker: &Broker,
+    topic: &str,
+    info: eddy_log::PartitionInfo,
+    t: i64,
+) -> Result<(i64, i64), i16> {
+    let mut offset = info.start_offset;
+    while offset < info.end_offset {
+        let batches = broker
+            .log
+            .read_batches(topic, info.partition, offset, 1 << 20)
+            .map_err(|e| log_error_code(&e))?;
+        let Some(last) = batches.last() else { break };
+        let next = last.base_offset + last.records.len() as u64;
+        for r in batches.iter().flat_map(|b| &b.records) {
+            let ts = kafka_timestamp(r);
+            if r.offset >= offset && ts >= t {
+                return Ok((r.offset as i64, ts));
+            }
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok((-1, -1))
 }
 
 #[cfg(test)]

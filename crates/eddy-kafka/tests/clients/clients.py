@@ -332,15 +332,14 @@ def too_large(addr, topic):
 
 
 def admin_apis(addr, topic):
-    """ListOffsets (earliest, latest, by arrival time), DescribeConfigs, ListGroups,
+    """ListOffsets (earliest, latest, by producer timestamp), DescribeConfigs, ListGroups,
     DescribeGroups and DeleteTopics through librdkafka's admin and consumer APIs."""
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AdminClient, ConfigResource
     create_topic(addr, topic, partitions=1)
     confluent_produce(addr, topic, 100, "adm")
-    time.sleep(0.05)
-    middle_ms = int(time.time() * 1000)
-    time.sleep(0.05)
+    # Message i has timestamp BASE_TS + i (CreateTime): the search is by that timestamp.
+    middle_ms = BASE_TS + 100
     p = confluent_producer(addr)
     for i in range(100, 150):
         k, v, h = expected(i, "adm")
