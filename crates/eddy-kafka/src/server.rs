@@ -60,10 +60,13 @@ pub async fn serve(
     // Owned here: every task below is aborted when `tasks` is shut down after `shutdown` fires.
     let mut tasks = JoinSet::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
+    let groups = Coordinator::with_initial_delay(std::time::Duration::from_millis(
+        config.group_initial_rebalance_delay_ms,
+    ));
     let broker = Arc::new(Broker {
         log,
         config,
-        groups: Coordinator::default(),
+        groups,
         producers: Producers::new(),
         commit_extras: CommitExtras::default(),
     });

@@ -6,7 +6,7 @@
 #   crates/eddy-kafka/tests/librdkafka/run.sh            # every applicable test
 #   TESTS=0012 crates/eddy-kafka/tests/librdkafka/run.sh # one test (librdkafka's TESTS=)
 # Environment: RDKAFKA_DIR (build dir, default ~/.cache/librdkafka), CARGO_TARGET_DIR,
-# TEST_DEBUG (librdkafka debug contexts, e.g. protocol,cgrp), TEST_LEVEL.
+# TEST_DEBUG (librdkafka debug contexts, e.g. protocol,cgrp), TEST_LEVEL, QUICK=0 (no quick mode).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=common.sh
@@ -31,8 +31,6 @@ SKIP=(
     0109 # changes the broker's auto.create.topics.enable with kafka-configs.sh (KAFKA_PATH)
     0112 # CreatePartitions (see 0044)
     0115 # producer authorization: needs ACLs
-    0118 # expects both consumers in the first generation: Kafka delays an empty group's first
-    #      rebalance (group.initial.rebalance.delay.ms); eddy completes it at once
     0119 # consumer authorization: needs ACLs
     0126 # OIDC SASL/OAUTHBEARER
     0129 # aborted transactional messages
@@ -48,7 +46,10 @@ broker_start "$work/data" --partitions 4
 echo "eddy broker on $BROKER_ADDR (log: $work/data.broker.log)"
 
 tests_dir="$RDKAFKA_DIR/src/tests"
-cat >"$tests_dir/test.conf" <<CONF
+# The runner reads RDKAFKA_TEST_CONF (default tests/test.conf): one file per run, so runs
+# against different brokers do not overwrite each other's.
+export RDKAFKA_TEST_CONF="$work/test.conf"
+cat >"$RDKAFKA_TEST_CONF" <<CONF
 bootstrap.servers=$BROKER_ADDR
 # Loaded 2-core machine: give each test's timeouts some slack.
 test.timeout.multiplier=2
@@ -59,11 +60,12 @@ cd "$tests_dir"
 export LD_LIBRARY_PATH="$RDKAFKA_DIR/src/src:$RDKAFKA_DIR/src/src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 set +e
 # -L: no local (broker-less) tests, they test librdkafka alone; -E: no sockem (socket
-# fault injection) tests; -Q: quick mode; -p1: one test at a time against the one broker.
+# fault injection) tests; -Q: quick mode (QUICK=0 runs every sub-test, about 3 times longer);
+# -p1: one test at a time against the one broker.
 # The broker version tells the suite which features to expect (eddy's API versions match
 # Kafka 2.8 for the APIs it implements).
 TEST_KAFKA_VERSION="${TEST_KAFKA_VERSION:-2.8.0}" TESTS_SKIP="$skip${TESTS_SKIP:+,$TESTS_SKIP}" \
-    timeout "${SUITE_TIMEOUT_S:-3600}" ./test-runner -L -E -Q -p1 ${TESTS:+"$TESTS"} 2>&1 | tee "$work/suite.log"
+    timeout "${SUITE_TIMEOUT_S:-3600}" ./test-runner -L -E $([ "${QUICK:-1}" = 0 ] || echo -Q) -p1 ${TESTS:+"$TESTS"} 2>&1 | tee "$work/suite.log"
 rc=${PIPESTATUS[0]}
 set -e
 # Counted from the per-test lines (the summary table is not printed when the runner aborts
