@@ -304,7 +304,8 @@ impl Cursor<'_> {
 pub(crate) fn encode_stored(batch: &StoredBatch, out: &mut BytesMut) -> Result<(), String> {
     let count = i32::try_from(batch.records.len()).map_err(|e| e.to_string())?;
     let last = batch.records.last().ok_or("empty stored batch")?;
-    let last_delta = i32::try_from(last.offset - batch.base_offset).map_err(|e| e.to_string())?;
+    let last_delta =
+        i32::try_from(last.offset.saturating_sub(batch.base_offset)).map_err(|e| e.to_string())?;
     // The producer's timestamps; the base is their minimum so every delta is non-negative.
     let (mut base_ts, mut max_ts) = (i64::MAX, i64::MIN);
     for r in &batch.records {
@@ -348,7 +349,7 @@ pub(crate) fn encode_stored(batch: &StoredBatch, out: &mut BytesMut) -> Result<(
         };
         let mut body = 1 // attributes
             + varint_len(ts - base_ts)
-            + varint_len((r.offset - batch.base_offset) as i64)
+            + varint_len(r.offset.saturating_sub(batch.base_offset) as i64)
             + varint_len(key_len)
             + r.key.as_ref().map_or(0, |k| k.len())
             + varint_len(value_len)
@@ -364,7 +365,7 @@ pub(crate) fn encode_stored(batch: &StoredBatch, out: &mut BytesMut) -> Result<(
         put_varint(out, body as i64);
         out.put_i8(0);
         put_varint(out, ts - base_ts);
-        put_varint(out, (r.offset - batch.base_offset) as i64);
+        put_varint(out, r.offset.saturating_sub(batch.base_offset) as i64);
         put_varint(out, key_len);
         if let Some(k) = &r.key {
             out.put_slice(k);
