@@ -184,12 +184,16 @@ fn read_partition(
         }
     };
     for b in &batches {
-        if !first && !out.is_empty() && out.len() >= max {
-            break;
-        }
+        let before = out.len();
         if let Err(e) = encode_stored(b, &mut out) {
             tracing::error!(topic, partition, error = %e, "encoding a stored batch failed");
             return Err(code::UNKNOWN_SERVER_ERROR);
+        }
+        // Only the first batch of the first non-empty partition may exceed the budget (KIP-74):
+        // a client sizes its receive buffer from fetch.max.bytes.
+        if out.len() > max && (before > 0 || !first) {
+            out.truncate(before);
+            break;
         }
     }
     Ok((out, info.start_offset, info.end_offset))
@@ -355,6 +359,33 @@ mod tests {
             beyond.responses[0].partitions[0].error_code,
             code::OFFSET_OUT_OF_RANGE
         );
+    }
+
+    #[tokio::test]
+    async fn response_stays_within_fetch_max_bytes_past_the_first_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::for_test(dir.path());
+        broker.log.create_stream("t", 1).unwrap();
+        // Two batches of ~600 KB; fetch.max.bytes 1 MB: only the first may be served.
+        for _ in 0..2 {
+            let big = eddy_log::Record {
+                timestamp_ms: 1,
+                key: None,
+                value: Bytes::from(vec![7u8; 600_000]),
+                headers: Vec::new(),
+            };
+            broker.log.append("t", 0, &[big]).unwrap();
+        }
+        let mut req = fetch_request(0, 0);
+        req.max_bytes = 1_000_000;
+        req.topics[0].partitions[0].partition_max_bytes = 20_000_000;
+        let resp = handle(&broker, req).await;
+        assert_eq!(offsets(&resp), [0]);
+        let len = resp.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .map_or(0, |r| r.len());
+        assert!((600_000..1_000_000).contains(&len), "{len}");
     }
 
     #[tokio::test]
