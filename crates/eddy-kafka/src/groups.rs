@@ -28,7 +28,6 @@ fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())
 }
 
-/// Session timeouts accepted (Kafka's group.min/max.session.timeout.ms defaults).
 /// Longest commit metadata accepted (Kafka's `offset.metadata.max.bytes`).
 const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 /// Commits whose extras are kept at most; past it, new extras are dropped (with a warning).
@@ -86,6 +85,7 @@ impl CommitExtras {
     }
 }
 
+/// Session timeouts accepted (Kafka's group.min/max.session.timeout.ms defaults).
 const SESSION_TIMEOUT_MS: std::ops::RangeInclusive<i32> = 6_000..=1_800_000;
 
 /// FindCoordinator: this broker coordinates every group (key type 0); transactions (1) are
