@@ -60,7 +60,7 @@ cd "$tests_dir"
 export LD_LIBRARY_PATH="$RDKAFKA_DIR/src/src:$RDKAFKA_DIR/src/src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 set +e
 # -L: no local (broker-less) tests, they test librdkafka alone; -E: no sockem (socket
-# fault injection) tests; -Q: quick mode (QUICK=0 runs every sub-test, about 3 times longer);
+# fault injection) tests; -Q: quick mode (QUICK=0 runs every sub-test, about 35 min);
 # -p1: one test at a time against the one broker.
 # The broker version tells the suite which features to expect (eddy's API versions match
 # Kafka 2.8 for the APIs it implements).
