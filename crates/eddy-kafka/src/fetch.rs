@@ -185,18 +185,32 @@ fn read_partition(
     };
     for b in &batches {
         let before = out.len();
+        let may_exceed = before == 0 && first;
+        if !may_exceed && before + min_encoded_len(b) > max {
+            break;
+        }
         if let Err(e) = encode_stored(b, &mut out) {
             tracing::error!(topic, partition, error = %e, "encoding a stored batch failed");
             return Err(code::UNKNOWN_SERVER_ERROR);
         }
         // Only the first batch of the first non-empty partition may exceed the budget (KIP-74):
         // a client sizes its receive buffer from fetch.max.bytes.
-        if out.len() > max && (before > 0 || !first) {
+        if out.len() > max && !may_exceed {
             out.truncate(before);
             break;
         }
     }
     Ok((out, info.start_offset, info.end_offset))
+}
+
+/// A lower bound of a stored batch's encoded size (batch header, and per record its key, value
+/// and the smallest record framing), to skip a batch that cannot fit without encoding it.
+fn min_encoded_len(b: &eddy_log::StoredBatch) -> usize {
+    61 + b
+        .records
+        .iter()
+        .map(|r| 7 + r.value.len() + r.key.as_ref().map_or(0, |k| k.len()))
+        .sum::<usize>()
 }
 
 /// Answers ListOffsets: -2 earliest, -1 latest, -3 the newest record (v7), else the first
