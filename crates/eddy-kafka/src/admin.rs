@@ -96,7 +96,10 @@ pub(crate) async fn delete_topics(
             .map(|name| {
                 let r = DeletableTopicResult::default();
                 let r = match b.log.delete_stream(&name) {
-                    Ok(()) => r,
+                    Ok(()) => {
+                        b.commit_extras.remove_topic(&name);
+                        r
+                    }
                     Err(e) => r
                         .with_error_code(log_error_code(&e))
                         .with_error_message(Some(StrBytes::from_string(e.to_string()))),

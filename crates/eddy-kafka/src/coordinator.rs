@@ -138,12 +138,17 @@ struct Group {
     /// Ids handed out with `MEMBER_ID_REQUIRED`, valid until the instant.
     pending: HashMap<String, Instant>,
     rebalance_deadline: Option<Instant>,
+    /// While set, the first rebalance of an empty group waits for more members (Kafka's
+    /// `group.initial.rebalance.delay.ms`) even once every known member has joined.
+    initial_join_until: Option<Instant>,
 }
 
 /// All groups of the broker.
 pub(crate) struct Coordinator {
     groups: Mutex<HashMap<String, Group>>,
     next_member: AtomicU64,
+    /// How long an empty group's first rebalance waits for more members; zero = not at all.
+    initial_delay: Duration,
 }
 
 impl Default for Coordinator {
@@ -155,6 +160,7 @@ impl Default for Coordinator {
         Coordinator {
             groups: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(seed),
+            initial_delay: Duration::ZERO,
         }
     }
 }
@@ -210,6 +216,7 @@ impl Group {
 
     fn maybe_complete_join(&mut self) {
         if self.state == State::PreparingRebalance
+            && self.initial_join_until.is_none()
             && self.members.values().all(|m| m.join.is_some())
         {
             self.complete_join();
@@ -220,6 +227,7 @@ impl Group {
     fn complete_join(&mut self) {
         self.members.retain(|_, m| m.join.is_some());
         self.rebalance_deadline = None;
+        self.initial_join_until = None;
         self.generation += 1;
         let Some(first) = self.members.values().next() else {
             self.state = State::Empty;
@@ -294,6 +302,16 @@ impl Group {
 }
 
 impl Coordinator {
+    /// Groups whose first rebalance waits `initial_delay` for more members (Kafka's
+    /// `group.initial.rebalance.delay.ms`), so consumers started together share the first
+    /// generation instead of rebalancing once per arrival.
+    pub fn with_initial_delay(initial_delay: Duration) -> Coordinator {
+        Coordinator {
+            initial_delay,
+            ..Coordinator::default()
+        }
+    }
+
     fn next_member_id(&self, client_id: &str) -> String {
         let n = self.next_member.fetch_add(1, Ordering::Relaxed);
         format!(
@@ -329,6 +347,16 @@ impl Coordinator {
             return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, a.member_id));
         };
         let (tx, rx) = oneshot::channel();
+        let new_member = !g.members.contains_key(&member_id);
+        if !self.initial_delay.is_zero() && new_member {
+            if g.state == State::Empty {
+                g.initial_join_until = Some(now + self.initial_delay.min(a.rebalance_timeout));
+            } else if let Some(until) = g.initial_join_until {
+                // Each arrival extends the wait by the delay, within the rebalance timeout.
+                let cap = g.rebalance_deadline.unwrap_or(until);
+                g.initial_join_until = Some((now + self.initial_delay).min(cap).max(until));
+            }
+        }
         let member = g.members.entry(member_id).or_insert_with(|| Member {
             instance_id: None,
             client_id: String::new(),
@@ -496,6 +524,10 @@ impl Coordinator {
                 tracing::info!(group = %name, members = ?expired, "session timeout; removing members");
                 g.remove_members(&expired, now);
             }
+            if g.initial_join_until.is_some_and(|u| u <= now) {
+                g.initial_join_until = None;
+                g.maybe_complete_join();
+            }
             if g.state == State::PreparingRebalance
                 && g.rebalance_deadline.is_some_and(|d| d <= now)
             {
@@ -587,6 +619,33 @@ mod tests {
         assert_eq!(first.error, code::MEMBER_ID_REQUIRED);
         let r = c.join(args(&first.member_id, client), now);
         (first.member_id, r)
+    }
+
+    #[test]
+    fn first_rebalance_of_an_empty_group_waits_the_initial_delay_for_more_members() {
+        let c = Coordinator::with_initial_delay(Duration::from_secs(3));
+        let t = Instant::now();
+        let (_, ra) = join_new(&c, "a", t);
+        let Reply::Later(mut ra) = ra else {
+            panic!("the first member waits for the initial delay")
+        };
+        c.expire(t + Duration::from_secs(1));
+        assert!(ra.try_recv().is_err(), "not before the delay");
+        // A second member within the delay extends it by the delay from its arrival.
+        let (_, rb) = join_new(&c, "b", t + Duration::from_secs(2));
+        let Reply::Later(mut rb) = rb else {
+            panic!("b waits too")
+        };
+        c.expire(t + Duration::from_millis(3500));
+        assert!(ra.try_recv().is_err(), "extended by b's arrival");
+        c.expire(t + Duration::from_secs(5));
+        let (ja, jb) = (ra.try_recv().unwrap(), rb.try_recv().unwrap());
+        assert_eq!(
+            (ja.generation, jb.generation),
+            (1, 1),
+            "one generation for both"
+        );
+        assert_eq!(ja.members.len(), 2);
     }
 
     #[test]

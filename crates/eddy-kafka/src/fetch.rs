@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::error::{code, log_error_code};
-use crate::records::encode_stored;
+use crate::records::{encode_stored, kafka_timestamp};
 use crate::server::Broker;
 
 /// Longest long poll honoured, whatever the client asks.
@@ -184,19 +184,37 @@ fn read_partition(
         }
     };
     for b in &batches {
-        if !first && !out.is_empty() && out.len() >= max {
+        let before = out.len();
+        let may_exceed = before == 0 && first;
+        if !may_exceed && before + min_encoded_len(b) > max {
             break;
         }
         if let Err(e) = encode_stored(b, &mut out) {
             tracing::error!(topic, partition, error = %e, "encoding a stored batch failed");
             return Err(code::UNKNOWN_SERVER_ERROR);
         }
+        // Only the first batch of the first non-empty partition may exceed the budget (KIP-74):
+        // a client sizes its receive buffer from fetch.max.bytes.
+        if out.len() > max && !may_exceed {
+            out.truncate(before);
+            break;
+        }
     }
     Ok((out, info.start_offset, info.end_offset))
 }
 
+/// A lower bound of a stored batch's encoded size (batch header, and per record its key, value
+/// and the smallest record framing), to skip a batch that cannot fit without encoding it.
+fn min_encoded_len(b: &eddy_log::StoredBatch) -> usize {
+    61 + b
+        .records
+        .iter()
+        .map(|r| 7 + r.value.len() + r.key.as_ref().map_or(0, |k| k.len()))
+        .sum::<usize>()
+}
+
 /// Answers ListOffsets: -2 earliest, -1 latest, -3 the newest record (v7), else the first
-/// offset whose arrival time is at or after the timestamp.
+/// offset whose producer timestamp (CreateTime, what consumers see) is at or after it.
 pub(crate) async fn list_offsets(
     broker: &Arc<Broker>,
     req: ListOffsetsRequest,
@@ -245,7 +263,7 @@ fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> Resul
         .ok_or(code::UNKNOWN_TOPIC_OR_PARTITION)?;
     let time_at = |offset: u64| -> Result<Option<i64>, i16> {
         match broker.log.read(topic, info.partition, offset, 1) {
-            Ok(r) => Ok(r.first().map(|r| r.timestamp_ms)),
+            Ok(r) => Ok(r.first().map(kafka_timestamp)),
             Err(e) => Err(log_error_code(&e)),
         }
     };
@@ -257,22 +275,39 @@ fn lookup(broker: &Broker, topic: &str, partition: i32, timestamp: i64) -> Resul
             Ok((last as i64, time_at(last)?.unwrap_or(-1)))
         }
         t if t < 0 => Ok((-1, -1)),
-        t => {
-            // Arrival times only grow (up to clock steps), so binary search the offsets.
-            let (mut lo, mut hi) = (info.start_offset, info.end_offset);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                match time_at(mid)? {
-                    Some(ts) if ts < t => lo = mid + 1,
-                    _ => hi = mid,
-                }
-            }
-            if lo == info.end_offset {
-                return Ok((-1, -1));
-            }
-            Ok((lo as i64, time_at(lo)?.unwrap_or(-1)))
-        }
+        t => first_at_or_after(broker, topic, info, t),
     }
+}
+
+/// The first record whose timestamp (the producer's, as consumers see it: CreateTime) is at
+/// or after `t`, as Kafka answers. Producer timestamps need not grow with offsets, so this
+/// scans the partition batch by batch instead of binary searching.
+fn first_at_or_after(
+    broker: &Broker,
+    topic: &str,
+    info: eddy_log::PartitionInfo,
+    t: i64,
+) -> Result<(i64, i64), i16> {
+    let mut offset = info.start_offset;
+    while offset < info.end_offset {
+        let batches = broker
+            .log
+            .read_batches(topic, info.partition, offset, 1 << 20)
+            .map_err(|e| log_error_code(&e))?;
+        let Some(last) = batches.last() else { break };
+        let next = last.base_offset + last.records.len() as u64;
+        for r in batches.iter().flat_map(|b| &b.records) {
+            let ts = kafka_timestamp(r);
+            if r.offset >= offset && ts >= t {
+                return Ok((r.offset as i64, ts));
+            }
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok((-1, -1))
 }
 
 #[cfg(test)]
@@ -338,6 +373,33 @@ mod tests {
             beyond.responses[0].partitions[0].error_code,
             code::OFFSET_OUT_OF_RANGE
         );
+    }
+
+    #[tokio::test]
+    async fn response_stays_within_fetch_max_bytes_past_the_first_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::for_test(dir.path());
+        broker.log.create_stream("t", 1).unwrap();
+        // Two batches of ~600 KB; fetch.max.bytes 1 MB: only the first may be served.
+        for _ in 0..2 {
+            let big = eddy_log::Record {
+                timestamp_ms: 1,
+                key: None,
+                value: Bytes::from(vec![7u8; 600_000]),
+                headers: Vec::new(),
+            };
+            broker.log.append("t", 0, &[big]).unwrap();
+        }
+        let mut req = fetch_request(0, 0);
+        req.max_bytes = 1_000_000;
+        req.topics[0].partitions[0].partition_max_bytes = 20_000_000;
+        let resp = handle(&broker, req).await;
+        assert_eq!(offsets(&resp), [0]);
+        let len = resp.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .map_or(0, |r| r.len());
+        assert!((600_000..1_000_000).contains(&len), "{len}");
     }
 
     #[tokio::test]

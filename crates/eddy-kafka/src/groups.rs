@@ -28,6 +28,63 @@ fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())
 }
 
+/// Longest commit metadata accepted (Kafka's `offset.metadata.max.bytes`).
+const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+/// Commits whose extras are kept at most; past it, new extras are dropped (with a warning).
+const COMMIT_EXTRAS_MAX: usize = 100_000;
+
+/// A commit's key: group, lower-cased topic, partition.
+type CommitKey = (String, String, u32);
+
+/// The parts of a commit the log's offset store cannot hold: the metadata string and an offset
+/// past the partition's end. Kept in memory only, so a restarted broker answers with the
+/// offset the log stored (the end, for one that was past it) and empty metadata.
+#[derive(Default)]
+pub(crate) struct CommitExtras {
+    /// (group, lower-cased topic, partition) → (offset as committed, metadata).
+    map: parking_lot::Mutex<std::collections::HashMap<CommitKey, (i64, String)>>,
+}
+
+impl CommitExtras {
+    /// Records a commit of `offset` (stored in the log as `stored`) with `metadata`.
+    fn record(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        metadata: &str,
+        stored: u64,
+    ) {
+        let key = (group.to_string(), topic.to_ascii_lowercase(), partition);
+        let mut map = self.map.lock();
+        if metadata.is_empty() && offset == stored {
+            map.remove(&key);
+        } else if map.len() < COMMIT_EXTRAS_MAX || map.contains_key(&key) {
+            map.insert(key, (offset as i64, metadata.to_string()));
+        } else {
+            tracing::warn!(
+                group,
+                topic,
+                partition,
+                "commit metadata dropped: too many kept"
+            );
+        }
+    }
+
+    /// The offset and metadata as last committed, when they differ from what the log holds.
+    fn get(&self, group: &str, topic: &str, partition: u32) -> Option<(i64, String)> {
+        let key = (group.to_string(), topic.to_ascii_lowercase(), partition);
+        self.map.lock().get(&key).cloned()
+    }
+
+    /// Forgets a deleted topic's commits.
+    pub(crate) fn remove_topic(&self, topic: &str) {
+        let topic = topic.to_ascii_lowercase();
+        self.map.lock().retain(|(_, t, _), _| *t != topic);
+    }
+}
+
 /// Session timeouts accepted (Kafka's group.min/max.session.timeout.ms defaults).
 const SESSION_TIMEOUT_MS: std::ops::RangeInclusive<i32> = 6_000..=1_800_000;
 
@@ -298,10 +355,20 @@ pub(crate) async fn offset_commit(
                             if group.is_empty() {
                                 return Err(code::INVALID_GROUP_ID);
                             }
-                            b.log.commit_offset(&group, &t.name, partition, offset).map_err(|e| {
+                            let metadata = p.committed_metadata.as_deref().unwrap_or_default();
+                            if metadata.len() > OFFSET_METADATA_MAX_BYTES {
+                                return Err(code::OFFSET_METADATA_TOO_LARGE);
+                            }
+                            // Kafka stores any offset; the log only up to the end, so an offset
+                            // past it is stored as the end and kept exactly beside it.
+                            let end = b.log.stream(&t.name).and_then(|s| s.partitions.get(partition as usize).map(|p| p.end_offset));
+                            let stored = end.map_or(offset, |end| offset.min(end));
+                            b.log.commit_offset(&group, &t.name, partition, stored).map_err(|e| {
                                 tracing::warn!(group, topic = %t.name.0, partition, error = %e, "offset commit failed");
                                 log_error_code(&e)
-                            })
+                            })?;
+                            b.commit_extras.record(&group, &t.name, partition, offset, metadata, stored);
+                            Ok(())
                         });
                         OffsetCommitResponsePartition::default()
                             .with_partition_index(p.partition_index)
@@ -352,15 +419,24 @@ pub(crate) fn offset_fetch(broker: &Broker, req: OffsetFetchRequest) -> OffsetFe
             let partitions = parts
                 .into_iter()
                 .map(|p| {
-                    let offset = u32::try_from(p)
-                        .ok()
-                        .and_then(|p| broker.log.committed_offset(&group, &name, p))
-                        .map_or(-1, |o| o as i64);
+                    let (offset, metadata) = match u32::try_from(p) {
+                        Ok(p) => match broker.commit_extras.get(&group, &name, p) {
+                            Some(extra) => extra,
+                            None => (
+                                broker
+                                    .log
+                                    .committed_offset(&group, &name, p)
+                                    .map_or(-1, |o| o as i64),
+                                String::new(),
+                            ),
+                        },
+                        Err(_) => (-1, String::new()),
+                    };
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(-1)
-                        .with_metadata(Some(StrBytes::default()))
+                        .with_metadata(Some(StrBytes::from_string(metadata)))
                 })
                 .collect();
             OffsetFetchResponseTopic::default()

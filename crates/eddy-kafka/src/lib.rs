@@ -34,7 +34,7 @@ mod server;
 mod versions;
 
 pub use error::KafkaError;
-pub use records::{CREATE_TIME_HEADER, PRODUCER_HEADER};
+pub use records::{CREATE_TIME_HEADER, NULLS_HEADER, PRODUCER_HEADER};
 pub use server::serve;
 pub use versions::SUPPORTED_APIS;
 
@@ -57,6 +57,9 @@ pub struct KafkaConfig {
     pub auto_create_topics: bool,
     /// Open connections at most; further clients wait in the accept backlog.
     pub max_connections: usize,
+    /// How long an empty consumer group's first rebalance waits for more members (Kafka's
+    /// `group.initial.rebalance.delay.ms`); 0 completes it as soon as the first member joins.
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -70,6 +73,8 @@ impl Default for KafkaConfig {
             auto_create_partitions: 4,
             auto_create_topics: true,
             max_connections: 1024,
+            // Kafka's default: consumers started together share the first generation.
+            group_initial_rebalance_delay_ms: 3000,
         }
     }
 }

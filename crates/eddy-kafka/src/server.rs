@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::coordinator::Coordinator;
+use crate::groups::CommitExtras;
 use crate::producers::Producers;
 use crate::{KafkaConfig, KafkaError, conn};
 
@@ -26,6 +27,8 @@ pub(crate) struct Broker {
     pub groups: Coordinator,
     /// Idempotent producers' ids and sequences (in memory).
     pub producers: Producers,
+    /// What a commit carries that the log's offset store cannot hold (in memory).
+    pub commit_extras: CommitExtras,
 }
 
 /// Serves the Kafka protocol on `listener` over `log` until `shutdown` resolves; the broker is
@@ -57,11 +60,15 @@ pub async fn serve(
     // Owned here: every task below is aborted when `tasks` is shut down after `shutdown` fires.
     let mut tasks = JoinSet::new();
     let permits = Arc::new(Semaphore::new(config.max_connections));
+    let groups = Coordinator::with_initial_delay(std::time::Duration::from_millis(
+        config.group_initial_rebalance_delay_ms,
+    ));
     let broker = Arc::new(Broker {
         log,
         config,
-        groups: Coordinator::default(),
+        groups,
         producers: Producers::new(),
+        commit_extras: CommitExtras::default(),
     });
     let ticker = Arc::clone(&broker);
     tasks.spawn(async move {
@@ -114,6 +121,7 @@ impl Broker {
             config: KafkaConfig::default(),
             groups: Coordinator::default(),
             producers: Producers::new(),
+            commit_extras: CommitExtras::default(),
         })
     }
 }

@@ -262,6 +262,25 @@ fn group_of_3_consumes_everything_once_across_leave_and_join() {
     assert!(ok.contains("ok 6000"), "{ok}");
 }
 
+/// The volume run: 1 M messages with keys and headers over 6 partitions, consumed by a
+/// group of 3. confluent-kafka only (the fastest client from Python); about 30 s against the
+/// debug broker on 2 cores, so it stays in the default run.
+#[test]
+fn group_of_3_consumes_1m_messages_with_keys_and_headers_over_6_partitions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_python();
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(dir.path(), &[]);
+    let ok = py(&[
+        "group_of_3_consumes_all",
+        &b.addr,
+        "million",
+        "1000000",
+        "6",
+    ]);
+    assert!(ok.starts_with("ok 1000000 "), "{ok}");
+}
+
 #[test]
 fn group_resumes_from_committed_offsets_after_broker_restart() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

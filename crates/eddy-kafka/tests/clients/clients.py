@@ -332,15 +332,14 @@ def too_large(addr, topic):
 
 
 def admin_apis(addr, topic):
-    """ListOffsets (earliest, latest, by arrival time), DescribeConfigs, ListGroups,
+    """ListOffsets (earliest, latest, by producer timestamp), DescribeConfigs, ListGroups,
     DescribeGroups and DeleteTopics through librdkafka's admin and consumer APIs."""
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AdminClient, ConfigResource
     create_topic(addr, topic, partitions=1)
     confluent_produce(addr, topic, 100, "adm")
-    time.sleep(0.05)
-    middle_ms = int(time.time() * 1000)
-    time.sleep(0.05)
+    # Message i has timestamp BASE_TS + i (CreateTime): the search is by that timestamp.
+    middle_ms = BASE_TS + 100
     p = confluent_producer(addr)
     for i in range(100, 150):
         k, v, h = expected(i, "adm")
@@ -371,6 +370,61 @@ def admin_apis(addr, topic):
     admin.delete_topics([topic])[topic].result(timeout=10)
     assert topic not in admin.list_topics(timeout=10).topics
     print("ok admin")
+
+
+def group_of_3_consumes_all(addr, topic, n, partitions):
+    """N messages with keys and headers over PARTITIONS partitions, then a group of 3 members
+    (one thread each) consumes them all: every message at least once, each member a share.
+    Prints the produce and consume rates."""
+    n, partitions = int(n), int(partitions)
+    create_topic(addr, topic, partitions=partitions)
+    t0 = time.time()
+    confluent_produce(addr, topic, n, "m", **{"enable.idempotence": True, "acks": "all", "linger.ms": 20,
+                                              "batch.size": 1_000_000, "compression.type": "lz4"})
+    produce_s = time.time() - t0
+    lock = threading.Lock()
+    counts = {}  # member name -> messages it consumed
+    seen = bytearray(n)
+    total = [0]
+    errors = []
+    deadline = time.time() + 600
+
+    def member(name):
+        try:
+            c = confluent_consumer(addr, f"g-{topic}", **{"client.id": name, "enable.auto.commit": True,
+                                                           "auto.commit.interval.ms": 1000})
+            c.subscribe([topic])
+            mine = 0
+            while time.time() < deadline:
+                with lock:
+                    if total[0] >= n:
+                        break
+                msgs = [m for m in c.consume(2000, 0.5) if m.error() is None]
+                batch = [check_message(m.key(), m.value(), m.headers() or [], m.timestamp()[1], "m") for m in msgs]
+                with lock:
+                    for i in batch:
+                        # A duplicate can only come from a rebalance before the first commit.
+                        if not seen[i]:
+                            seen[i] = 1
+                            total[0] += 1
+                mine += len(batch)
+            with lock:
+                counts[name] = mine
+            c.close()
+        except Exception as e:  # reported by the main thread
+            errors.append(repr(e))
+
+    t1 = time.time()
+    threads = [threading.Thread(target=member, args=(f"m{i}",)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(1, deadline - time.time()))
+    consume_s = time.time() - t1
+    assert not errors, errors
+    assert total[0] == n, f"consumed {total[0]} distinct of {n}"
+    assert len(counts) == 3 and all(counts.values()), counts
+    print(f"ok {n} produce={n / produce_s:.0f}/s consume={n / consume_s:.0f}/s members={sorted(counts.values())}")
 
 
 if __name__ == "__main__":
