@@ -4,12 +4,18 @@
 //! `OVER ([PARTITION BY k] [LIMIT DURATION(unit, n)] [WHEN cond])`. Each keeps, per
 //! partition key, only the recent values it can still return (for aggregates: the
 //! matching events within LIMIT DURATION, the current one included).
+//!
+//! In a JOIN each call belongs to the one source its columns name (the FROM source when
+//! they name none) and runs on that source's events as they reach the join, before it;
+//! the value travels with the event into every joined row (see `join.rs`). With APPLY
+//! it runs once per input event, before the expansion.
 
 use crate::error::{EngineError, EvalError};
 use crate::expr::{Ctx, Eval, ExprCompiler, truthy, unsupported};
 use crate::value::Value;
 use crate::window::KeyMap;
-use eddy_sql::ast::{Expr, FunctionCall, Literal};
+use eddy_sql::ast::{Expr, FunctionCall, Ident, Literal};
+use eddy_sql::span::Span;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::VecDeque;
@@ -120,6 +126,10 @@ pub(crate) struct Analytic {
     when: Option<Eval>,
     /// LIMIT DURATION in ticks (`i64::MAX` when absent).
     duration: i64,
+    /// In a join, the slot of the source whose events it sees (0: the FROM source).
+    pub(crate) source: usize,
+    /// Where the call was written, for diagnostics.
+    pub(crate) span: Span,
 }
 
 /// Per analytic call, per partition key: its history.
@@ -178,6 +188,134 @@ impl Totals {
     }
 }
 
+/// The join slot whose events `call` sees: the one source alias its arguments,
+/// PARTITION BY and WHEN name (0, the FROM source, when they name none). Naming two
+/// sources, or an APPLY alias, is an error: the call runs on input events before the
+/// JOIN or APPLY.
+fn source_of(c: &ExprCompiler, call: &FunctionCall) -> Result<usize, EngineError> {
+    let mut columns: Vec<&[Ident]> = Vec::new();
+    let mut collect = |parts| columns.push(parts);
+    let over = call.over.as_ref();
+    // ISFIRST's arguments are a time unit and a count, never columns.
+    let args = if call.dotted_name().eq_ignore_ascii_case("isfirst") {
+        &[][..]
+    } else {
+        &call.args[..]
+    };
+    for e in args
+        .iter()
+        .chain(over.into_iter().flat_map(|o| o.partition_by.iter()))
+        .chain(over.and_then(|o| o.when.as_ref()))
+    {
+        visit_columns(e, &mut collect);
+    }
+    let first = |parts: &[Ident], names: &[String]| {
+        parts
+            .first()
+            .and_then(|p| names.iter().position(|n| p.eq_ignore_case(n)))
+    };
+    if let Some(parts) = columns
+        .iter()
+        .find(|p| first(p, &c.apply_aliases).is_some())
+    {
+        let alias = &parts[0].name;
+        return Err(unsupported(
+            c.text,
+            call.span,
+            format!(
+                "{}(...) reading APPLY alias '{alias}': an analytic function sees the input \
+                 events, before CROSS/OUTER APPLY expands them",
+                call.dotted_name()
+            ),
+        ));
+    }
+    let Some(aliases) = &c.join else {
+        return Ok(0);
+    };
+    let mut slots: Vec<usize> = columns.iter().filter_map(|p| first(p, aliases)).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    match slots.as_slice() {
+        [] => Ok(0),
+        [one] => Ok(*one),
+        many => {
+            let names: Vec<&str> = many.iter().map(|i| aliases[*i].as_str()).collect();
+            Err(unsupported(
+                c.text,
+                call.span,
+                format!(
+                    "{}(...) reading more than one join source ({}): an analytic function \
+                     runs on the events of one input, before the JOIN",
+                    call.dotted_name(),
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// Calls `f` with the parts of every column `e` reads, at any depth.
+fn visit_columns<'e>(e: &'e Expr, f: &mut impl FnMut(&'e [Ident])) {
+    match e {
+        Expr::Column(parts, _) => f(parts),
+        Expr::Literal(..) => {}
+        Expr::Nested(inner, _)
+        | Expr::Unary { expr: inner, .. }
+        | Expr::Cast { expr: inner, .. }
+        | Expr::IsNull { expr: inner, .. }
+        | Expr::Member { expr: inner, .. } => visit_columns(inner, f),
+        Expr::Binary { left, right, .. }
+        | Expr::Like {
+            expr: left,
+            pattern: right,
+            ..
+        } => {
+            visit_columns(left, f);
+            visit_columns(right, f);
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            visit_columns(expr, f);
+            visit_columns(low, f);
+            visit_columns(high, f);
+        }
+        Expr::InList { expr, list, .. } => {
+            visit_columns(expr, f);
+            list.iter().for_each(|x| visit_columns(x, f));
+        }
+        Expr::Case {
+            operand,
+            branches,
+            else_result,
+            ..
+        } => {
+            operand.iter().for_each(|x| visit_columns(x, f));
+            for (w, t) in branches {
+                visit_columns(w, f);
+                visit_columns(t, f);
+            }
+            else_result.iter().for_each(|x| visit_columns(x, f));
+        }
+        Expr::Function(call) => {
+            // The first argument of DATEADD, DATEDIFF, DATEPART and DATENAME is a unit.
+            let unit_first = matches!(
+                call.dotted_name().to_ascii_lowercase().as_str(),
+                "dateadd" | "datediff" | "datepart" | "datename"
+            );
+            let skip = usize::from(unit_first);
+            call.args
+                .iter()
+                .skip(skip)
+                .for_each(|x| visit_columns(x, f));
+            if let Some(o) = &call.over {
+                o.partition_by.iter().for_each(|x| visit_columns(x, f));
+                o.when.iter().for_each(|x| visit_columns(x, f));
+            }
+        }
+    }
+}
+
 fn literal_int(e: &Expr) -> Option<i64> {
     match e {
         Expr::Literal(Literal::Integer(i), _) => Some(*i),
@@ -222,10 +360,22 @@ impl Analytic {
             Some(_) => return Err(bad("with this LIMIT DURATION")),
             None => i64::MAX,
         };
+        let source = source_of(c, call)?;
         let (kind, value, default) = match (name, call.args.as_slice()) {
             ("lag", []) if call.star => {
-                // LAG(*): the previous event itself.
-                let whole: Eval = Box::new(|c| Ok(c.record.clone()));
+                // LAG(*): the previous event itself (in a join, its source's slot).
+                let whole: Eval = match &c.join {
+                    Some(aliases) => {
+                        let alias: std::sync::Arc<str> = aliases[source].as_str().into();
+                        Box::new(move |c| {
+                            Ok(match c.record {
+                                Value::Record(r) => r.get(&alias).cloned().unwrap_or(Value::Null),
+                                _ => Value::Null,
+                            })
+                        })
+                    }
+                    None => Box::new(|c| Ok(c.record.clone())),
+                };
                 (Kind::Lag { offset: 1 }, Some(whole), None)
             }
             ("lag", [x, rest @ ..]) if rest.len() <= 2 => {
@@ -273,6 +423,8 @@ impl Analytic {
                 .collect::<Result<_, _>>()?,
             when: over.when.as_ref().map(|w| c.compile(w)).transpose()?,
             duration,
+            source,
+            span: call.span,
         })
     }
 

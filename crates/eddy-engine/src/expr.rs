@@ -54,6 +54,9 @@ pub(crate) struct ExprCompiler<'a> {
     /// Analytic calls (LAG, LAST, ISFIRST) found so far; their values are passed in
     /// `Ctx::aggs` while per-event expressions run.
     pub analytics: Vec<crate::analytic::Analytic>,
+    /// `CROSS/OUTER APPLY` aliases so far: analytic functions run before APPLY, so they
+    /// cannot read them.
+    pub apply_aliases: Vec<String>,
 }
 
 /// Builds the "not supported yet" error at `span`.
@@ -140,6 +143,7 @@ impl<'a> ExprCompiler<'a> {
             group_keys: Vec::new(),
             reads_record: false,
             analytics: Vec::new(),
+            apply_aliases: Vec::new(),
         }
     }
 

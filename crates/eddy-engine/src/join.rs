@@ -15,6 +15,11 @@
 //!   table (built from the ON equalities when the table is set) and evaluates the rest of
 //!   ON on each candidate; nothing is buffered and the row keeps its time.
 //!
+//! Analytic functions (LAG, ISFIRST, ...) run on each source's events before they
+//! enter the join: their values follow the composite's time fields, one hidden field per
+//! call, filled when its source's slot is (a buffered right event keeps its values
+//! beside it), so every row an event joins into reads the same values.
+//!
 //! DATEDIFF in a join bound (`DATEDIFF(unit, a, b) BETWEEN lo AND hi`, or `<`, `<=`,
 //! `>`, `>=`, `=` against integers, AND-ed) compares elapsed time exactly:
 //! `lo × unit ≤ time(b) − time(a) ≤ hi × unit`. It does not count unit boundaries as the
@@ -45,6 +50,9 @@ struct Buffered {
     time: i64,
     record: Value,
     matched: bool,
+    /// A right event's analytic values (a left row carries them in its composite).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    analytics: Vec<Value>,
 }
 
 /// One side's buffered rows: by key, and by the instant each stops being able to match.
@@ -131,9 +139,13 @@ enum Stage {
 
 /// The compiled JOINs of one SELECT.
 pub(crate) struct Joins {
-    /// Slot aliases, then slot time fields.
+    /// Slot aliases, then slot time fields, then one field per analytic call.
     names: Arc<[Arc<str>]>,
     slots: usize,
+    /// Per slot, the composite positions of its analytic calls' values, in call order.
+    analytic_at: Vec<Vec<usize>>,
+    /// Which slots are reference data.
+    references: Vec<bool>,
     stages: Vec<Stage>,
     /// No source is a step: events reach the join in time order, so rows whose bound
     /// ended before an event can be dropped (and unmatched ones emitted) right then.
@@ -194,6 +206,9 @@ impl Joins {
             kinds.push((left_outer, reference));
         }
         let slots = aliases.len();
+        let references = std::iter::once(false)
+            .chain(kinds.iter().map(|(_, r)| r.is_some()))
+            .collect();
         let names: Arc<[Arc<str>]> = aliases
             .iter()
             .map(|a| Arc::from(a.as_str()))
@@ -318,20 +333,68 @@ impl Joins {
         Ok(Joins {
             names,
             slots,
+            analytic_at: vec![Vec::new(); slots],
+            references,
             stages,
             in_order,
         })
     }
 
-    /// One event of slot `side` (0: the FROM source): appends the rows it completes, with
-    /// their times, in the order of the buffered rows they pair with. When events arrive
-    /// in time order, unmatched LEFT OUTER rows whose bound ended before `time` come
-    /// first, so the output stays in time order.
+    /// Gives the composite one hidden field per analytic call; `sources[i]` is the slot
+    /// of call `i`. Its values are then passed to [`Joins::add`] with each event.
+    pub(crate) fn set_analytics(&mut self, sources: &[usize]) {
+        let base = self.slots * 2;
+        self.names = self
+            .names
+            .iter()
+            .take(base)
+            .cloned()
+            .chain((0..sources.len()).map(|i| Arc::from(format!("\u{1}analytic:{i}").as_str())))
+            .collect();
+        self.analytic_at = vec![Vec::new(); self.slots];
+        for (i, &slot) in sources.iter().enumerate() {
+            if let Some(at) = self.analytic_at.get_mut(slot) {
+                at.push(base + i);
+            }
+        }
+    }
+
+    /// Where the analytic values start in a composite: they are `values()[offset..]`.
+    pub(crate) fn analytic_offset(&self) -> usize {
+        self.slots * 2
+    }
+
+    /// Whether slot `slot` is reference data (whose rows are not events).
+    pub(crate) fn is_reference(&self, slot: usize) -> bool {
+        self.references.get(slot).copied().unwrap_or(false)
+    }
+
+    /// Whether any analytic call reads slot `slot`.
+    pub(crate) fn has_analytics(&self, slot: usize) -> bool {
+        self.analytic_at.get(slot).is_some_and(|a| !a.is_empty())
+    }
+
+    /// A composite with only slot `slot` filled: what analytic calls of that source see.
+    pub(crate) fn single(&self, slot: usize, time: i64, record: &Value) -> Value {
+        let this = Pipeline {
+            names: &self.names,
+            slots: self.slots,
+            analytic_at: &self.analytic_at,
+        };
+        this.with_slot(&Value::Null, slot, record, Some(time), &[])
+    }
+
+    /// One event of slot `side` (0: the FROM source), with the values of the analytic
+    /// calls on that source: appends the rows it completes, with their times, in the
+    /// order of the buffered rows they pair with. When events arrive in time order,
+    /// unmatched LEFT OUTER rows whose bound ended before `time` come first, so the
+    /// output stays in time order.
     pub(crate) fn add(
         &mut self,
         side: usize,
         time: i64,
         record: &Value,
+        analytics: Vec<Value>,
         errors: &mut u64,
         out: &mut Vec<(i64, Value)>,
     ) {
@@ -342,8 +405,9 @@ impl Joins {
             let this = Pipeline {
                 names: &self.names,
                 slots: self.slots,
+                analytic_at: &self.analytic_at,
             };
-            let first = this.with_slot(&Value::Null, 0, record, Some(time));
+            let first = this.with_slot(&Value::Null, 0, record, Some(time), &analytics);
             self.feed(0, vec![(time, first)], errors, out);
             return;
         }
@@ -358,8 +422,9 @@ impl Joins {
             let this = Pipeline {
                 names: &self.names,
                 slots: self.slots,
+                analytic_at: &self.analytic_at,
             };
-            s.add_right(&this, time, record, errors, &mut produced);
+            s.add_right(&this, time, record, analytics, errors, &mut produced);
         }
         self.feed(k + 1, produced, errors, out);
     }
@@ -375,6 +440,7 @@ impl Joins {
         let this = Pipeline {
             names: &self.names,
             slots: self.slots,
+            analytic_at: &self.analytic_at,
         };
         for stage in self.stages.iter_mut().skip(first) {
             if rows.is_empty() {
@@ -463,6 +529,7 @@ impl Joins {
 struct Pipeline<'a> {
     names: &'a Arc<[Arc<str>]>,
     slots: usize,
+    analytic_at: &'a [Vec<usize>],
 }
 
 impl Pipeline<'_> {
@@ -472,15 +539,21 @@ impl Pipeline<'_> {
         slot: usize,
         record: &Value,
         time: Option<i64>,
+        analytics: &[Value],
     ) -> Value {
         let mut values = match composite {
             Value::Record(r) => r.values().to_vec(),
             _ => Vec::new(),
         };
-        values.resize(self.slots * 2, Value::Null);
+        values.resize(self.names.len(), Value::Null);
         values[slot] = record.clone();
         if let Some(t) = time {
             values[self.slots + slot] = Value::DateTime(t);
+        }
+        if let Some(at) = self.analytic_at.get(slot) {
+            for (&i, v) in at.iter().zip(analytics) {
+                values[i] = v.clone();
+            }
         }
         Record::new(self.names.clone(), values).into()
     }
@@ -579,7 +652,8 @@ impl StreamStage {
         if let Some(key) = key_of(&self.keys[0], row, time, errors) {
             if let Some(candidates) = self.state.sides[1].by_key.0.get_mut(&key) {
                 for b in candidates.iter_mut() {
-                    let joined = p.with_slot(row, self.right, &b.record, Some(b.time));
+                    let joined =
+                        p.with_slot(row, self.right, &b.record, Some(b.time), &b.analytics);
                     let at = time.max(b.time);
                     if self.intervals.iter().all(|i| i.holds(p.times(&joined)))
                         && all_hold(&self.conds, &joined, at, errors)
@@ -597,6 +671,7 @@ impl StreamStage {
                 time,
                 record: row.clone(),
                 matched,
+                analytics: Vec::new(),
             };
             self.buffer(0, key, until, b);
         } else if self.left_outer {
@@ -610,6 +685,7 @@ impl StreamStage {
         p: &Pipeline,
         time: i64,
         record: &Value,
+        analytics: Vec<Value>,
         errors: &mut u64,
         out: &mut Vec<(i64, Value)>,
     ) {
@@ -619,7 +695,7 @@ impl StreamStage {
         let mut matched = false;
         if let Some(candidates) = self.state.sides[0].by_key.0.get_mut(&key) {
             for b in candidates.iter_mut() {
-                let joined = p.with_slot(&b.record, self.right, record, Some(time));
+                let joined = p.with_slot(&b.record, self.right, record, Some(time), &analytics);
                 let at = time.max(b.time);
                 if self.intervals.iter().all(|i| i.holds(p.times(&joined)))
                     && all_hold(&self.conds, &joined, at, errors)
@@ -637,6 +713,7 @@ impl StreamStage {
             time,
             record: record.clone(),
             matched,
+            analytics,
         };
         self.buffer(1, key, until, b);
     }
@@ -704,7 +781,7 @@ impl ReferenceStage {
         {
             for &i in candidates {
                 let Some(r) = self.rows.get(i) else { continue };
-                let joined = p.with_slot(row, self.right, r, None);
+                let joined = p.with_slot(row, self.right, r, None, &[]);
                 if all_hold(&self.conds, &joined, time, errors) {
                     matched = true;
                     out.push((time, joined));

@@ -33,6 +33,10 @@
 //!   A DATEDIFF join bound is exact elapsed time (`lo × unit ≤ b − a ≤ hi × unit`), not
 //!   crossed boundaries; reference data joins keep the stream's time. See
 //!   `docs/internals/joins.md`.
+//! - Analytic functions in a JOIN run on the events of the one source their columns
+//!   name (the FROM source if none), as each reaches the join; every joined row of that
+//!   event carries the value. With APPLY they run once per input event, before it is
+//!   expanded. See `docs/language.md`.
 //! - `CAST(float AS bigint)` truncates; bigint `/` bigint is integer division.
 //! - Windows: a session extends to an event exactly `timeout` after the last one (ends
 //!   are inclusive); its maximum duration is exceeded at a check instant (a multiple of

@@ -1,6 +1,7 @@
-//! Operators, one per SELECT: events are joined or expanded (APPLY) first, analytic
-//! functions and the filter run on each, then either a projection per event or a window
-//! aggregation that emits when the watermark passes a window's end.
+//! Operators, one per SELECT: analytic functions run on every input event first; events
+//! are then joined or expanded (APPLY), carrying those values into each row they give;
+//! the filter runs on each row, then either a projection or a window aggregation that
+//! emits when the watermark passes a window's end.
 
 use crate::agg::AggKind;
 use crate::analytic::{Analytic, AnalyticState};
@@ -348,11 +349,19 @@ impl Operator {
                 {
                     return Err(unsupported(text, j.span, "a JOIN together with an APPLY"));
                 }
-                let applies = joins
-                    .iter()
-                    .map(|j| Apply::compile(text, j, &mut c))
-                    .collect::<Result<Vec<_>, _>>();
-                (applies?, None)
+                let mut applies = Vec::new();
+                for j in joins {
+                    applies.push(Apply::compile(text, j, &mut c)?);
+                    if !c.analytics.is_empty() {
+                        return Err(unsupported(
+                            text,
+                            j.span,
+                            "an analytic function in an APPLY argument",
+                        ));
+                    }
+                }
+                c.apply_aliases = applies.iter().map(|a| a.alias.to_string()).collect();
+                (applies, None)
             }
         };
         c.aggs = saved;
@@ -474,6 +483,18 @@ impl Operator {
             }
             Kind::Plain
         };
+        let mut join = join;
+        if let Some(j) = &mut join {
+            if let Some(a) = c.analytics.iter().find(|a| j.is_reference(a.source)) {
+                return Err(unsupported(
+                    text,
+                    a.span,
+                    "an analytic function over reference data (its rows are not events)",
+                ));
+            }
+            let sources: Vec<usize> = c.analytics.iter().map(|a| a.source).collect();
+            j.set_analytics(&sources);
+        }
         Ok(Operator {
             target,
             analytic_state: c
@@ -507,15 +528,55 @@ impl Operator {
             Err(e) => count(errors, e),
         };
         if let Some(j) = &mut self.join {
+            // Analytic calls on this source see the event before the join; their values
+            // travel with it into every row it joins.
+            let mut values = Vec::new();
+            if j.has_analytics(side) {
+                let single = j.single(side, time, record);
+                let ctx = Ctx {
+                    record: &single,
+                    time,
+                    keys: &[],
+                    aggs: &[],
+                };
+                for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
+                    if a.source == side {
+                        match a.eval(&ctx, state) {
+                            Ok(v) => values.push(v),
+                            Err(e) => return count(errors, e),
+                        }
+                    }
+                }
+            }
+            let offset = j.analytic_offset();
             let mut joined = Vec::new();
-            j.add(side, time, record, errors, &mut joined);
+            j.add(side, time, record, values, errors, &mut joined);
             for (t, r) in &joined {
-                emit(self.process_one(*t, r), errors);
+                emit(
+                    self.process_one(*t, r, Some(analytic_values(r, offset))),
+                    errors,
+                );
             }
             return;
         }
         if self.applies.is_empty() {
-            return emit(self.process_one(time, record), errors);
+            return emit(self.process_one(time, record, None), errors);
+        }
+        // Analytic calls see the input event once, before APPLY expands it.
+        let mut values = Vec::new();
+        if !self.analytics.is_empty() {
+            let ctx = Ctx {
+                record,
+                time,
+                keys: &[],
+                aggs: &[],
+            };
+            for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
+                match a.eval(&ctx, state) {
+                    Ok(v) => values.push(v),
+                    Err(e) => return count(errors, e),
+                }
+            }
         }
         let mut current = vec![record.clone()];
         for a in &mut self.applies {
@@ -528,13 +589,20 @@ impl Operator {
             current = next;
         }
         for r in &current {
-            emit(self.process_one(time, r), errors);
+            emit(self.process_one(time, r, Some(&values)), errors);
         }
     }
 
-    fn process_one(&mut self, time: i64, record: &Value) -> Result<Option<Row>, EvalError> {
-        let mut analytic_values = Vec::new();
-        if !self.analytics.is_empty() {
+    /// Filters and projects (or aggregates) one row. `analytics` holds the analytic
+    /// values computed before a join or APPLY; `None`: compute them on `record` now.
+    fn process_one(
+        &mut self,
+        time: i64,
+        record: &Value,
+        analytics: Option<&[Value]>,
+    ) -> Result<Option<Row>, EvalError> {
+        let mut own = Vec::new();
+        if analytics.is_none() && !self.analytics.is_empty() {
             let ctx = Ctx {
                 record,
                 time,
@@ -542,14 +610,14 @@ impl Operator {
                 aggs: &[],
             };
             for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
-                analytic_values.push(a.eval(&ctx, state)?);
+                own.push(a.eval(&ctx, state)?);
             }
         }
         let ctx = Ctx {
             record,
             time,
             keys: &[],
-            aggs: &analytic_values,
+            aggs: analytics.unwrap_or(&own),
         };
         if let Some(f) = &self.filter
             && !truthy(&f(&ctx)?)?
@@ -635,8 +703,9 @@ impl Operator {
         if let Some(j) = &mut self.join {
             let mut expired = Vec::new();
             j.expire(watermark, errors, &mut expired);
+            let offset = j.analytic_offset();
             for (time, r) in &expired {
-                match self.process_one(*time, r) {
+                match self.process_one(*time, r, Some(analytic_values(r, offset))) {
                     Ok(Some(row)) => out.push((*time, row)),
                     Ok(None) => {}
                     Err(e) => count(errors, e),
@@ -839,6 +908,14 @@ fn resolve_window<'w>(
         return Err(unsupported(text, span, "a window of non-positive size"));
     }
     Ok((window, &[]))
+}
+
+/// The analytic values a join composite carries (see `join.rs`).
+fn analytic_values(composite: &Value, offset: usize) -> &[Value] {
+    match composite {
+        Value::Record(r) => r.values().get(offset..).unwrap_or(&[]),
+        _ => &[],
+    }
 }
 
 /// Counts a runtime evaluation error; the event (or row) it hit is dropped, never silently.

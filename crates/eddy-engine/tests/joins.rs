@@ -396,3 +396,169 @@ fn an_unmatched_left_outer_row_still_meets_a_later_join() {
         ]
     );
 }
+
+fn refused(q: &str, references: &[&str]) -> (String, usize, usize) {
+    let options = JobOptions {
+        reference_inputs: references.iter().map(|r| r.to_string()).collect(),
+        ..JobOptions::default()
+    };
+    match Job::compile(q, options) {
+        Err(EngineError::Unsupported {
+            message,
+            line,
+            column,
+            ..
+        }) => (message, line, column),
+        other => panic!("{q}: expected a rejection, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn analytic_functions_see_each_left_event_once_before_a_stream_join() {
+    // Order 1 has two payments, order 2 none (LEFT OUTER: emitted once its bound has
+    // passed), order 3 one. (An event at 0 s would close the
+    // interval ending there, so the first comes at 1 s.) LAG, ISFIRST and COUNT(*) run on the orders themselves, so
+    // both rows of order 1 agree and order 3 sees order 2.
+    let q = "SELECT o.id, p.amount, LAG(o.id) OVER (LIMIT DURATION(minute, 5)) AS prev, \
+                    ISFIRST(minute, 1) OVER () AS first, \
+                    COUNT(*) OVER (LIMIT DURATION(minute, 5)) AS n \
+             FROM orders o TIMESTAMP BY t LEFT OUTER JOIN payments p TIMESTAMP BY t \
+             ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10";
+    let mut j = job(q);
+    push_to(&mut j, "orders", 1.0, r#""id":1"#);
+    push_to(&mut j, "payments", 2.0, r#""id":1,"amount":10"#);
+    push_to(&mut j, "payments", 3.0, r#""id":1,"amount":20"#);
+    push_to(&mut j, "orders", 4.0, r#""id":2"#);
+    push_to(&mut j, "orders", 5.0, r#""id":3"#);
+    push_to(&mut j, "payments", 6.0, r#""id":3,"amount":30"#);
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"id":1,"amount":10,"prev":null,"first":1,"n":1}"#,
+            r#"{"id":1,"amount":20,"prev":null,"first":1,"n":1}"#,
+            r#"{"id":3,"amount":30,"prev":2,"first":0,"n":3}"#,
+            r#"{"id":2,"amount":null,"prev":1,"first":0,"n":2}"#,
+        ]
+    );
+}
+
+#[test]
+fn analytic_functions_on_the_right_stream_travel_with_its_buffered_events() {
+    // LAG over the payments: each payment's previous payment, whether or not that one
+    // matched an order; the values survive a snapshot while the payment is buffered.
+    let q = "SELECT o.id, p.amount, \
+                    LAG(p.amount) OVER (LIMIT DURATION(minute, 5)) AS prev_amount, \
+                    LAG(amount) OVER (PARTITION BY p.id LIMIT DURATION(minute, 5) WHEN amount > 5) AS prev_big \
+             FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+             ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN -10 AND 10";
+    let mut j = job(q);
+    push_to(&mut j, "payments", 0.0, r#""id":1,"amount":7"#);
+    push_to(&mut j, "payments", 1.0, r#""id":9,"amount":1"#);
+    push_to(&mut j, "payments", 2.0, r#""id":1,"amount":3"#);
+    push_to(&mut j, "payments", 3.0, r#""id":2,"amount":4"#);
+    assert!(drain(&mut j).is_empty());
+    let snap = j.snapshot().unwrap();
+    let mut again = job(q);
+    again.restore(&snap).unwrap();
+    let expected = vec![
+        r#"{"id":1,"amount":7,"prev_amount":null,"prev_big":null}"#,
+        r#"{"id":1,"amount":3,"prev_amount":1,"prev_big":7}"#,
+        r#"{"id":2,"amount":4,"prev_amount":3,"prev_big":null}"#,
+    ];
+    for j in [&mut j, &mut again] {
+        push_to(j, "orders", 4.0, r#""id":1"#);
+        push_to(j, "orders", 5.0, r#""id":2"#);
+        assert_eq!(finish(j), expected);
+    }
+}
+
+#[test]
+fn analytic_functions_run_before_a_reference_join() {
+    let q = "SELECT s.k, r.name, LAG(s.v) OVER (LIMIT DURATION(minute, 5)) AS prev, \
+                    ISFIRST(minute, 1) OVER (PARTITION BY k) AS first \
+             FROM s TIMESTAMP BY t JOIN refs r ON s.k = r.k";
+    let mut j = job_with_references(q, &["refs"]);
+    set_reference(
+        &mut j,
+        "refs",
+        &[r#"{"k":1,"name":"a"}"#, r#"{"k":1,"name":"b"}"#],
+    );
+    push_to(&mut j, "s", 1.0, r#""k":1,"v":10"#);
+    push_to(&mut j, "s", 2.0, r#""k":2,"v":20"#);
+    push_to(&mut j, "s", 3.0, r#""k":1,"v":30"#);
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"k":1,"name":"a","prev":null,"first":1}"#,
+            r#"{"k":1,"name":"b","prev":null,"first":1}"#,
+            r#"{"k":1,"name":"a","prev":20,"first":0}"#,
+            r#"{"k":1,"name":"b","prev":20,"first":0}"#,
+        ]
+    );
+}
+
+#[test]
+fn analytic_functions_in_where_and_lag_star_see_input_events_in_a_join() {
+    // WHERE keeps the rows whose order is not the first; LAG(*) is the previous order.
+    let q = "SELECT o.id, p.amount, LAG(*) OVER (LIMIT DURATION(minute, 5)) AS prev \
+             FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+             ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10 \
+             WHERE ISFIRST(minute, 1) OVER () = 0";
+    let mut j = job(q);
+    push_to(&mut j, "orders", 1.0, r#""id":1"#);
+    push_to(&mut j, "orders", 2.0, r#""id":2"#);
+    push_to(&mut j, "payments", 3.0, r#""id":1,"amount":10"#);
+    push_to(&mut j, "payments", 4.0, r#""id":2,"amount":20"#);
+    let prev = format!(r#"{{"t":"{}","id":1}}"#, ts(1.0));
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(r#"{{"id":2,"amount":20,"prev":{prev}}}"#)]
+    );
+}
+
+#[test]
+fn analytic_functions_reading_two_join_sources_or_reference_data_are_refused() {
+    let (message, line, column) = refused(
+        "SELECT o.id,\n  LAG(o.id + p.id) OVER (LIMIT DURATION(minute, 5)) AS x \
+         FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+         ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10",
+        &[],
+    );
+    assert!(
+        message.contains("more than one join source (o, p)"),
+        "{message}"
+    );
+    assert_eq!((line, column), (2, 3));
+    let (message, ..) = refused(
+        "SELECT s.k, LAST(r.name) OVER (LIMIT DURATION(minute, 5)) AS x \
+         FROM s TIMESTAMP BY t JOIN r ON s.k = r.k",
+        &["r"],
+    );
+    assert!(message.contains("reference data"), "{message}");
+}
+
+#[test]
+fn every_row_an_apply_expands_sees_the_same_analytic_values() {
+    let q = "SELECT s.id, e.ArrayValue AS x, LAG(s.id) OVER (LIMIT DURATION(minute, 5)) AS prev, \
+                    SUM(s.id) OVER (LIMIT DURATION(minute, 5)) AS total \
+             FROM s TIMESTAMP BY t CROSS APPLY GetArrayElements(s.arr) AS e";
+    let mut j = job(q);
+    push_to(&mut j, "s", 0.0, r#""id":1,"arr":[1,2]"#);
+    push_to(&mut j, "s", 1.0, r#""id":2,"arr":[]"#);
+    push_to(&mut j, "s", 2.0, r#""id":3,"arr":[3,4]"#);
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"id":1,"x":1,"prev":null,"total":1}"#,
+            r#"{"id":1,"x":2,"prev":null,"total":1}"#,
+            r#"{"id":3,"x":3,"prev":2,"total":6}"#,
+            r#"{"id":3,"x":4,"prev":2,"total":6}"#,
+        ]
+    );
+    let (message, ..) = refused(
+        "SELECT LAG(e.ArrayValue) OVER (LIMIT DURATION(minute, 5)) AS x \
+         FROM s CROSS APPLY GetArrayElements(s.arr) AS e",
+        &[],
+    );
+    assert!(message.contains("APPLY alias 'e'"), "{message}");
+}
