@@ -705,27 +705,39 @@ impl Rolling {
     fn emit(&mut self, ids: &[u32], end: i64, out: &mut ClosedRows) {
         let from = out.rows.len();
         for &id in ids {
-            let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
-                continue;
-            };
-            g.dirty = false;
-            if g.len > 0 {
-                out.push(
-                    end,
-                    g.key.clone(),
-                    g.first.clone(),
-                    g.states.iter().map(RetractState::result),
-                );
-            } else if g.pending == 0
-                && let Some(g) = self.slots[id as usize].take()
-            {
-                self.index.remove(&g.key[..]);
-                self.free.push(id);
+            if let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) {
+                g.dirty = false;
             }
+            self.emit_group(id, end, out);
         }
         if out.rows.len() - from > 1 {
             out.rows[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
         }
+    }
+
+    /// Writes group `id`'s row at `end` when it holds events, or forgets the group when it
+    /// holds nothing and nothing is pending; returns whether it was forgotten.
+    fn emit_group(&mut self, id: u32, end: i64, out: &mut ClosedRows) -> bool {
+        let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
+            return false;
+        };
+        if g.len > 0 {
+            out.push(
+                end,
+                g.key.clone(),
+                g.first.clone(),
+                g.states.iter().map(RetractState::result),
+            );
+            return false;
+        }
+        if g.pending == 0
+            && let Some(g) = self.slots[id as usize].take()
+        {
+            self.index.remove(&g.key[..]);
+            self.free.push(id);
+            return true;
+        }
+        false
     }
 
     /// Emits every group holding events at `end`, in key order, and forgets groups with
@@ -757,24 +769,8 @@ impl Rolling {
             self.unordered.clear();
         }
         let mut freed = false;
-        for &id in &self.order {
-            let Some(g) = self.slots.get_mut(id as usize).and_then(Option::as_mut) else {
-                continue;
-            };
-            if g.len > 0 {
-                out.push(
-                    end,
-                    g.key.clone(),
-                    g.first.clone(),
-                    g.states.iter().map(RetractState::result),
-                );
-            } else if g.pending == 0
-                && let Some(g) = self.slots[id as usize].take()
-            {
-                self.index.remove(&g.key[..]);
-                self.free.push(id);
-                freed = true;
-            }
+        for i in 0..self.order.len() {
+            freed |= self.emit_group(self.order[i], end, out);
         }
         if freed {
             let slots = &self.slots;
