@@ -207,7 +207,7 @@ impl<'a> ExprCompiler<'a> {
                         let one = one.clone();
                         let prop = crate::meta::Property::column(&one);
                         Box::new(move |c| match field(c.record, &one) {
-                            Value::Null => Ok(prop.map_or(Value::Null, |p| p.read())),
+                            Value::Null => Ok(prop.as_ref().map_or(Value::Null, |p| p.read())),
                             v => Ok(v),
                         })
                     }

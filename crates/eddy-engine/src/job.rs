@@ -11,7 +11,7 @@ use crate::decode::{Decoder, fields_read};
 use crate::error::{EngineError, EvalError, EventError};
 use crate::expr::{Ctx, Eval, ExprCompiler, cast, unsupported};
 use crate::join::JoinSources;
-use crate::meta::{EventMeta, set_current};
+use crate::meta::{EventExtras, EventMeta, set_current};
 use crate::operator::{Operator, OperatorState, SourceInfo, Target};
 use crate::time::{TICKS_PER_SECOND, now_ticks, parse_datetime};
 use crate::value::{Record, Row, Value};
@@ -20,6 +20,7 @@ use crate::window::KeyMap;
 use eddy_sql::ast::{DataType, JoinTarget, Query, Select, Source as SourceDef, Statement};
 use serde::{Deserialize, Serialize};
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 
 /// Events further ahead of their arrival than this are dropped (fixed in ASA).
 const EARLY_LIMIT: i64 = 300 * TICKS_PER_SECOND;
@@ -741,12 +742,25 @@ impl Job {
         arrival: Arrival,
         json: &[u8],
     ) -> Result<(), EventError> {
+        self.push_json_with_extras(input, partition, offset, arrival, None, json)
+    }
+
+    /// Like [`Job::push_json`], with the producer's key and headers for metadata functions.
+    pub fn push_json_with_extras(
+        &mut self,
+        input: usize,
+        partition: u32,
+        offset: u64,
+        arrival: Arrival,
+        extras: Option<Arc<EventExtras>>,
+        json: &[u8],
+    ) -> Result<(), EventError> {
         let decoder = self
             .decoders
             .get_mut(input)
             .ok_or(EventError::UnknownInput { input })?;
         match decoder.decode(json) {
-            Ok(v) => self.push_record(input, partition, offset, arrival, v),
+            Ok(v) => self.push_record_with_extras(input, partition, offset, arrival, extras, v),
             Err(e) => {
                 let m = &mut self.state.metrics;
                 m.input_events += 1;
@@ -767,6 +781,19 @@ impl Job {
         partition: u32,
         offset: u64,
         arrival: Arrival,
+        record: Value,
+    ) -> Result<(), EventError> {
+        self.push_record_with_extras(input, partition, offset, arrival, None, record)
+    }
+
+    /// Like [`Job::push_record`], with the producer's key and headers for metadata functions.
+    pub fn push_record_with_extras(
+        &mut self,
+        input: usize,
+        partition: u32,
+        offset: u64,
+        arrival: Arrival,
+        extras: Option<Arc<EventExtras>>,
         record: Value,
     ) -> Result<(), EventError> {
         let sources = self
@@ -807,6 +834,7 @@ impl Job {
             partition,
             offset,
             arrival: known_arrival.unwrap_or_else(now_ticks),
+            extras: extras.clone(),
         }));
         let seq = self.state.next_seq;
         self.state.next_seq += 1;
@@ -837,6 +865,7 @@ impl Job {
                 partition,
                 offset,
                 arrival,
+                extras: extras.clone(),
             };
             if !self.sources[s].over.is_empty() {
                 let ctx = Ctx {

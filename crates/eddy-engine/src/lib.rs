@@ -85,4 +85,5 @@ mod window;
 
 pub use error::{EngineError, EventError};
 pub use job::{Arrival, InputMetrics, Job, JobMetrics, JobOptions, OutOfOrderAction, OutputRow};
+pub use meta::EventExtras;
 pub use value::{Record, Row, Value};

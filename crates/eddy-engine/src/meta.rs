@@ -11,11 +11,21 @@
 use crate::time::now_ticks;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::Arc;
 
+/// What a producer sent beside the payload (a Kafka key and headers), for
+/// `GetMetadataPropertyValue(input, '[Kafka].[Key]')` and `'[User].[header]'`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventExtras {
+    /// The record key, as text (invalid UTF-8 replaced).
+    pub key: Option<Arc<str>>,
+    /// Application headers in order, values as text.
+    pub headers: Vec<(Arc<str>, Arc<str>)>,
+}
+
 /// Where and when one event arrived.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EventMeta {
     /// Index of the input in the job.
     #[serde(default)]
@@ -26,20 +36,23 @@ pub(crate) struct EventMeta {
     pub offset: u64,
     /// Arrival time in ticks (`EventEnqueuedUtcTime`).
     pub arrival: i64,
+    /// Key and headers, shared by every copy of the event; `None` when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extras: Option<Arc<EventExtras>>,
 }
 
 thread_local! {
-    static CURRENT: Cell<Option<EventMeta>> = const { Cell::new(None) };
+    static CURRENT: RefCell<Option<EventMeta>> = const { RefCell::new(None) };
 }
 
 /// Makes `meta` the metadata of the event about to be processed (`None`: no event, e.g.
 /// while windows close).
 pub(crate) fn set_current(meta: Option<EventMeta>) {
-    CURRENT.with(|c| c.set(meta));
+    CURRENT.with(|c| *c.borrow_mut() = meta);
 }
 
 /// A metadata property a query can read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Property {
     /// Arrival time (datetime).
     EnqueuedTime,
@@ -54,9 +67,13 @@ pub(crate) enum Property {
     EventId,
     /// Every adapter property as one record (`EventHub`, `IoTHub`, `Kafka`).
     All,
-    /// Every user property as one record (`[User]`); eddy carries none yet, so empty.
+    /// Every user property (the producer's headers) as one record (`[User]`).
     User,
-    /// A property eddy does not carry (e.g. `[User].[x]`, headers): always NULL.
+    /// One user property: the header of that name (`[User].[name]`), NULL when absent.
+    Header(Arc<str>),
+    /// The producer's record key as text (`[Kafka].[Key]`, `PartitionKey`), NULL when absent.
+    Key,
+    /// A property eddy does not carry (e.g. `MessageId`): always NULL.
     Absent,
 }
 
@@ -71,7 +88,12 @@ impl Property {
             .to_ascii_lowercase();
         let last = match plain.split_once('.') {
             Some(("eventhub" | "iothub" | "kafka", rest)) => rest,
-            Some(("user", _)) => return Some(Property::Absent),
+            Some(("user", _)) => {
+                // The header name keeps its case; only the brackets go.
+                let inner: String = name.chars().filter(|c| !matches!(c, '[' | ']')).collect();
+                let header = inner.split_once('.').map_or("", |(_, h)| h);
+                return Some(Property::Header(header.into()));
+            }
             Some(_) => return None,
             None if matches!(plain.as_str(), "eventhub" | "iothub" | "kafka") => {
                 return Some(Property::All);
@@ -85,21 +107,23 @@ impl Property {
             "partitionid" => Property::PartitionId,
             "offset" | "sequencenumber" => Property::Offset,
             "eventid" => Property::EventId,
-            "partitionkey"
-            | "iotconnectiondeviceid"
-            | "connectiondeviceid"
-            | "messageid"
-            | "correlationid"
-            | "key" => Property::Absent,
+            "partitionkey" | "key" => Property::Key,
+            "iotconnectiondeviceid" | "connectiondeviceid" | "messageid" | "correlationid" => {
+                Property::Absent
+            }
             _ => return None,
         })
     }
 
     /// The property of the current event; NULL outside an event.
-    pub(crate) fn read(self) -> Value {
-        let Some(m) = CURRENT.with(Cell::get) else {
-            return Value::Null;
-        };
+    pub(crate) fn read(&self) -> Value {
+        CURRENT.with(|c| match &*c.borrow() {
+            Some(m) => self.read_from(m),
+            None => Value::Null,
+        })
+    }
+
+    fn read_from(&self, m: &EventMeta) -> Value {
         match self {
             Property::EnqueuedTime => Value::DateTime(m.arrival),
             Property::ProcessedTime => Value::DateTime(now_ticks()),
@@ -132,11 +156,32 @@ impl Property {
                     Property::PartitionId,
                     Property::Offset,
                 ]
-                .map(Property::read)
+                .map(|p| p.read_from(m))
                 .to_vec();
                 crate::value::Record::new(Arc::from(names), values).into()
             }
-            Property::User => crate::value::Record::new(Arc::from(Vec::new()), Vec::new()).into(),
+            Property::User => {
+                let headers = m.extras.as_ref().map_or(&[][..], |e| &e.headers[..]);
+                let names: Vec<Arc<str>> = headers.iter().map(|(k, _)| k.clone()).collect();
+                let values = headers
+                    .iter()
+                    .map(|(_, v)| Value::String(v.clone()))
+                    .collect();
+                crate::value::Record::new(Arc::from(names), values).into()
+            }
+            Property::Header(name) => {
+                let headers = m.extras.as_ref().map_or(&[][..], |e| &e.headers[..]);
+                headers
+                    .iter()
+                    .find(|(k, _)| **k == **name)
+                    .or_else(|| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                    .map_or(Value::Null, |(_, v)| Value::String(v.clone()))
+            }
+            Property::Key => m
+                .extras
+                .as_ref()
+                .and_then(|e| e.key.clone())
+                .map_or(Value::Null, Value::String),
             Property::Absent => Value::Null,
         }
     }
@@ -167,7 +212,11 @@ mod tests {
             Some(Property::EnqueuedTime)
         );
         assert_eq!(p("partitionid"), Some(Property::PartitionId));
-        assert_eq!(p("[User].[anything]"), Some(Property::Absent));
+        assert_eq!(
+            p("[User].[Trace-Id]"),
+            Some(Property::Header("Trace-Id".into()))
+        );
+        assert_eq!(p("[Kafka].[Key]"), Some(Property::Key));
         assert_eq!(p("Nonsense"), None);
     }
 
@@ -178,7 +227,17 @@ mod tests {
             partition: 3,
             offset: 7,
             arrival: 42,
+            extras: Some(Arc::new(EventExtras {
+                key: Some("device-9".into()),
+                headers: vec![("Trace-Id".into(), "abc".into())],
+            })),
         }));
+        assert_eq!(Property::Key.read(), Value::from("device-9"));
+        assert_eq!(
+            Property::Header("trace-id".into()).read(),
+            Value::from("abc")
+        );
+        assert_eq!(Property::Header("other".into()).read(), Value::Null);
         assert_eq!(Property::PartitionId.read(), Value::BigInt(3));
         assert_eq!(Property::Offset.read(), Value::BigInt(7));
         assert_eq!(Property::EnqueuedTime.read(), Value::DateTime(42));

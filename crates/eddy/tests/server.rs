@@ -248,6 +248,45 @@ fn reference_data_is_refreshed_while_the_job_runs() {
     assert!(answer.to_string().contains("Zones"), "{answer}");
 }
 
+#[test]
+fn kafka_key_headers_and_position_reach_queries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path());
+    // kcat -K: splits key:value, -H adds a header to every message.
+    kcat(
+        &[
+            "-P",
+            "-b",
+            &server.kafka,
+            "-t",
+            "meters",
+            "-K",
+            ":",
+            "-H",
+            "trace=t-1",
+        ],
+        "m-1:{\"id\": 1}\nm-2:{\"id\": 2}\n",
+    );
+    server.create_job(
+        "meta",
+        "SELECT id, GetMetadataPropertyValue(meters, '[Kafka].[Key]') AS k, \
+         GetMetadataPropertyValue(meters, '[User].[trace]') AS trace, \
+         GetMetadataPropertyValue(meters, '[User].[missing]') AS missing, \
+         GetMetadataPropertyValue(meters, 'Offset') AS off, PartitionId AS p \
+         INTO metered FROM meters",
+    );
+    let rows = server.wait_for(
+        "SELECT id, k, trace, missing, off, p FROM metered ORDER BY id",
+        |r| r.len() >= 2,
+    );
+    assert_eq!(rows[0][1], json!("m-1"), "{rows:?}");
+    assert_eq!(rows[1][1], json!("m-2"), "{rows:?}");
+    assert_eq!(rows[0][2], json!("t-1"), "{rows:?}");
+    assert_eq!(rows[0][3], Value::Null, "{rows:?}");
+    assert_eq!((int(&rows[0][4]), int(&rows[1][4])), (0, 1), "{rows:?}");
+    assert_eq!(int(&rows[0][5]), 0, "{rows:?}");
+}
+
 /// Runs kcat (installed by `crates/eddy-kafka/tests/setup.sh`) with `input` on stdin.
 fn kcat(args: &[&str], input: &str) -> String {
     use std::io::Write;

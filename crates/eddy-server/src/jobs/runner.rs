@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use eddy_connectors::files::NdjsonSink;
 use eddy_connectors::formats::{EventFormat, decode_payload};
 use eddy_connectors::reference::{FileVersion, file_version, read_reference};
-use eddy_engine::{Arrival, EventError, Job, OutputRow};
+use eddy_engine::{Arrival, EventError, EventExtras, Job, OutputRow};
 use eddy_log::{LogError, StoredRecord};
 use parking_lot::Mutex;
 
@@ -413,16 +413,17 @@ impl Runner {
                 .find(|(k, _)| k == crate::ingest::FORMAT_HEADER)
                 .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<EventFormat>().ok())
                 .unwrap_or(declared);
+            let extras = event_extras(record);
             let single_object = format == EventFormat::Json
                 && record.value.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
             if single_object {
-                self.push_event(index, partition, record, arrival, &record.value);
+                self.push_event(index, partition, record, arrival, extras, &record.value);
                 continue;
             }
             match decode_payload(format, &record.value) {
                 Ok(events) => {
                     for event in &events {
-                        self.push_event(index, partition, record, arrival, event);
+                        self.push_event(index, partition, record, arrival, extras.clone(), event);
                     }
                 }
                 Err(e) => self.dead_letter(index, partition, record, &e.to_string()),
@@ -439,12 +440,17 @@ impl Runner {
         partition: usize,
         record: &StoredRecord,
         arrival: Arrival,
+        extras: Option<Arc<EventExtras>>,
         event: &[u8],
     ) {
-        match self
-            .job
-            .push_json(index, partition as u32, record.offset, arrival, event)
-        {
+        match self.job.push_json_with_extras(
+            index,
+            partition as u32,
+            record.offset,
+            arrival,
+            extras,
+            event,
+        ) {
             Ok(()) => {}
             Err(e @ (EventError::Json { .. } | EventError::NotARecord { .. })) => {
                 self.dead_letter(index, partition, record, &e.to_string());
@@ -563,6 +569,25 @@ impl Runner {
         status.metrics = metrics;
         status.lag = lag;
     }
+}
+
+/// The producer's key and headers for metadata functions (`[Kafka].[Key]`, `[User].[h]`);
+/// eddy's own bookkeeping headers (`eddy-…`, `eddy.…`) are left out.
+fn event_extras(record: &StoredRecord) -> Option<Arc<EventExtras>> {
+    let text = |b: &[u8]| -> Arc<str> { String::from_utf8_lossy(b).into() };
+    let headers: Vec<(Arc<str>, Arc<str>)> = record
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.starts_with("eddy-") && !k.starts_with("eddy."))
+        .map(|(k, v)| (Arc::from(k.as_str()), text(v)))
+        .collect();
+    if record.key.is_none() && headers.is_empty() {
+        return None;
+    }
+    Some(Arc::new(EventExtras {
+        key: record.key.as_deref().map(text),
+        headers,
+    }))
 }
 
 /// Cuts a file sink back to its checkpointed length: lines past it are replayed anyway.
