@@ -362,7 +362,7 @@ async fn read_events(
     State(s): AppState,
     Path(name): Path<String>,
     Query(q): Query<ReadQuery>,
-) -> Result<Json<Value>, ServerError> {
+) -> Result<Response, ServerError> {
     let max = q.max.unwrap_or(1000).clamp(1, READ_RECORDS_MAX);
     let wait_ms = q.wait_ms.unwrap_or(0).min(READ_WAIT_MS_MAX);
     let log = s.log.clone();
@@ -372,36 +372,58 @@ async fn read_events(
         let _ = tokio::time::timeout(deadline, end.wait_for(|e| *e > q.offset)).await;
     }
     let (stream, partition, offset) = (name, q.partition, q.offset);
-    let records = blocking(move || Ok(log.read(&stream, partition, offset, max)?)).await?;
+    let body = blocking(move || {
+        let records = log.read(&stream, partition, offset, max)?;
+        Ok(events_body(partition, offset, &records))
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The body of a read, written directly: a stored value that is JSON is copied as is (no
+/// parse into a tree and back), anything else becomes a JSON string.
+fn events_body(partition: u32, offset: u64, records: &[eddy_log::StoredRecord]) -> Vec<u8> {
+    use std::io::Write;
+    let text = |out: &mut Vec<u8>, bytes: &[u8]| {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &String::from_utf8_lossy(bytes));
+    };
     let next_offset = records.last().map_or(offset, |r| r.offset + 1);
-    let events: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            let value = serde_json::from_slice::<Value>(&r.value)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.value).into_owned()));
-            let headers: serde_json::Map<String, Value> = r
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        Value::String(String::from_utf8_lossy(v).into_owned()),
-                    )
-                })
-                .collect();
-            json!({
-                "partition": partition,
-                "offset": r.offset,
-                "timestamp_ms": r.timestamp_ms,
-                "key": r.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
-                "headers": headers,
-                "value": value,
-            })
-        })
-        .collect();
-    Ok(Json(
-        json!({ "events": events, "next_offset": next_offset }),
-    ))
+    let size: usize = records.iter().map(|r| r.value.len() + 96).sum();
+    let mut out = Vec::with_capacity(size + 64);
+    out.extend_from_slice(b"{\"events\":[");
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = write!(
+            out,
+            "{{\"partition\":{partition},\"offset\":{},\"timestamp_ms\":{},\"key\":",
+            r.offset, r.timestamp_ms
+        );
+        match &r.key {
+            Some(k) => text(&mut out, k),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"headers\":{");
+        for (j, (k, v)) in r.headers.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            text(&mut out, k.as_bytes());
+            out.push(b':');
+            text(&mut out, v);
+        }
+        out.extend_from_slice(b"},\"value\":");
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&r.value).is_ok() {
+            out.extend_from_slice(r.value.trim_ascii());
+        } else {
+            text(&mut out, &r.value);
+        }
+        out.push(b'}');
+    }
+    let _ = write!(out, "],\"next_offset\":{next_offset}}}");
+    out
 }
 
 async fn list_groups(State(s): AppState) -> Json<Value> {
@@ -568,4 +590,51 @@ async fn metrics(State(s): AppState) -> Response {
     text.push_str(&crate::metrics::render_group_lag(&group_lags(&s.log)));
     text.push_str(&s.metrics.render_folders());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events_body;
+    use bytes::Bytes;
+    use eddy_log::StoredRecord;
+    use serde_json::json;
+
+    fn record(offset: u64, key: Option<&str>, value: &[u8]) -> StoredRecord {
+        StoredRecord {
+            offset,
+            timestamp_ms: 1_700_000_000_000,
+            key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            value: Bytes::copy_from_slice(value),
+            headers: vec![("trace \"id\"".into(), Bytes::from_static(b"a\nb"))],
+        }
+    }
+
+    #[test]
+    fn a_read_keeps_json_values_and_quotes_everything_else() {
+        let records = [
+            record(7, Some("dev\"1"), b" {\"t\": 21.5, \"s\": [1, \"x\"]}\n"),
+            record(8, None, b"not json \xff"),
+            record(9, None, b""),
+        ];
+        let body: serde_json::Value =
+            serde_json::from_slice(&events_body(2, 7, &records)).expect("valid JSON");
+        let headers = json!({ "trace \"id\"": "a\nb" });
+        assert_eq!(
+            body,
+            json!({
+                "events": [
+                    { "partition": 2, "offset": 7, "timestamp_ms": 1_700_000_000_000_i64,
+                      "key": "dev\"1", "headers": headers, "value": { "t": 21.5, "s": [1, "x"] } },
+                    { "partition": 2, "offset": 8, "timestamp_ms": 1_700_000_000_000_i64,
+                      "key": null, "headers": headers, "value": "not json \u{fffd}" },
+                    { "partition": 2, "offset": 9, "timestamp_ms": 1_700_000_000_000_i64,
+                      "key": null, "headers": headers, "value": "" },
+                ],
+                "next_offset": 10,
+            })
+        );
+        let empty: serde_json::Value =
+            serde_json::from_slice(&events_body(0, 42, &[])).expect("valid JSON");
+        assert_eq!(empty, json!({ "events": [], "next_offset": 42 }));
+    }
 }

@@ -71,6 +71,11 @@ fn usage_error(message: impl fmt::Display) -> anyhow::Error {
     Exit(2).into()
 }
 
+/// The process allocator: glibc's malloc spent a fifth of the latency benchmark's CPU time
+/// in `_int_malloc`/`malloc_consolidate` (BENCHMARKS.md, "Latency").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(

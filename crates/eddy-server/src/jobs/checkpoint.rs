@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +82,94 @@ pub(crate) fn write_checkpoint(dir: &Path, checkpoint: &Checkpoint) -> Result<()
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     write_atomic(dir, CHECKPOINT_FILE, &out)
+}
+
+/// Writes a job's checkpoints on a thread of their own, so that their fsyncs never hold up
+/// the job's events (a checkpoint that lands later only means a longer replay after a crash).
+/// Newest wins: a checkpoint still waiting when the next one comes is replaced by it.
+pub(crate) struct CheckpointWriter {
+    shared: Arc<(Mutex<WriterState>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct WriterState {
+    pending: Option<Checkpoint>,
+    writing: bool,
+    closed: bool,
+    /// The first failed write, reported by the next `submit` or `flush`.
+    failed: Option<ServerError>,
+}
+
+impl CheckpointWriter {
+    pub fn start(dir: PathBuf, job: &str) -> Result<CheckpointWriter, ServerError> {
+        let shared = Arc::new((Mutex::new(WriterState::default()), Condvar::new()));
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("ckpt-{job}"))
+            .spawn(move || {
+                let (state, changed) = &*worker;
+                let mut guard = state.lock();
+                loop {
+                    if let Some(checkpoint) = guard.pending.take() {
+                        guard.writing = true;
+                        drop(guard);
+                        let result = write_checkpoint(&dir, &checkpoint);
+                        guard = state.lock();
+                        guard.writing = false;
+                        if let Err(e) = result {
+                            guard.failed.get_or_insert(e);
+                        }
+                        changed.notify_all();
+                    } else if guard.closed {
+                        return;
+                    } else {
+                        changed.wait(&mut guard);
+                    }
+                }
+            })
+            .map_err(|e| ServerError::io("spawning a checkpoint thread", e))?;
+        Ok(CheckpointWriter {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `checkpoint`; fails if an earlier one could not be written.
+    pub fn submit(&self, checkpoint: Checkpoint) -> Result<(), ServerError> {
+        let (state, changed) = &*self.shared;
+        let mut guard = state.lock();
+        if let Some(e) = guard.failed.take() {
+            return Err(e);
+        }
+        guard.pending = Some(checkpoint);
+        changed.notify_all();
+        Ok(())
+    }
+
+    /// Waits until every submitted checkpoint is on disk (a stopping job's last one).
+    pub fn flush(&self) -> Result<(), ServerError> {
+        let (state, changed) = &*self.shared;
+        let mut guard = state.lock();
+        while guard.pending.is_some() || guard.writing {
+            changed.wait(&mut guard);
+        }
+        match guard.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CheckpointWriter {
+    fn drop(&mut self) {
+        let (state, changed) = &*self.shared;
+        state.lock().closed = true;
+        changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The last checkpoint, or `None` if the job never wrote one.

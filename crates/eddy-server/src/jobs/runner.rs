@@ -15,7 +15,7 @@ use eddy_engine::{Arrival, EventError, EventExtras, Job, OutputRow};
 use eddy_log::{LogError, StoredRecord};
 use parking_lot::Mutex;
 
-use super::checkpoint::{self, Checkpoint, CheckpointHeader, JobFile};
+use super::checkpoint::{self, Checkpoint, CheckpointHeader, CheckpointWriter, JobFile};
 use super::sink::{self, Sink};
 use super::{Ctx, JobState, JobStatus, MetricsView};
 use crate::{OutputTarget, ServerError};
@@ -65,7 +65,6 @@ impl Reference {
 /// A prepared job, ready to run on its own thread.
 pub(crate) struct Runner {
     name: String,
-    dir: PathBuf,
     job: Job,
     inputs: Vec<Input>,
     references: Vec<Reference>,
@@ -79,6 +78,8 @@ pub(crate) struct Runner {
     _done: tokio::sync::watch::Sender<()>,
     /// Payloads that were not events of their format, sent to the dead-letter stream.
     malformed: u64,
+    /// Writes the periodic checkpoints off this thread.
+    writer: CheckpointWriter,
 }
 
 /// The output bindings in the order of `job.outputs()`, defaulting to the table of that name.
@@ -267,9 +268,9 @@ impl Runner {
                 });
             }
         }
+        let writer = CheckpointWriter::start(dir.clone(), &spec.name)?;
         let mut runner = Runner {
             name: spec.name.clone(),
-            dir,
             job,
             inputs,
             references,
@@ -280,11 +281,13 @@ impl Runner {
             wake,
             _done: done,
             malformed: 0,
+            writer,
         };
         if restored.is_none() {
             // A first checkpoint pins the starting offsets and file lengths, so a crash before
             // the next one replays from here and not from wherever the log starts by then.
             runner.checkpoint()?;
+            runner.writer.flush()?;
         }
         runner.publish();
         Ok((runner, wake_tx))
@@ -338,7 +341,7 @@ impl Runner {
                 last_checkpoint = Instant::now();
             }
             if stopping {
-                return Ok(());
+                return self.writer.flush();
             }
             if !backlog {
                 match self.wake.recv_timeout(IDLE_TICK) {
@@ -513,6 +516,7 @@ impl Runner {
 
     /// Called only after the outputs of everything it covers were written: the store's
     /// write-ahead file and the files already hold them, so a crash replays, never skips.
+    /// The snapshot is taken here; the writer thread puts it on disk.
     fn checkpoint(&mut self) -> Result<(), ServerError> {
         let mut header = CheckpointHeader::default();
         for input in &self.inputs {
@@ -544,7 +548,7 @@ impl Runner {
             .job
             .snapshot()
             .map_err(|e| ServerError::Engine(e.to_string()))?;
-        checkpoint::write_checkpoint(&self.dir, &Checkpoint { header, snapshot })
+        self.writer.submit(Checkpoint { header, snapshot })
     }
 
     fn publish(&self) {
