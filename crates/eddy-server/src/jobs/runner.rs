@@ -24,6 +24,8 @@ use crate::{OutputTarget, ServerError};
 const READ_BATCH_MAX: usize = 1024;
 /// How long an idle job sleeps before advancing idle partitions' watermarks by arrival time.
 const IDLE_TICK: Duration = Duration::from_millis(100);
+/// How often a job looks for partitions added to its inputs (Kafka CreatePartitions).
+const PARTITION_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a job with progress checkpoints.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -76,6 +78,11 @@ pub(crate) struct Runner {
     wake: Receiver<()>,
     /// Dropped with the runner; that ends the subscription forwarders on the tokio runtime.
     _done: tokio::sync::watch::Sender<()>,
+    /// For the forwarders of partitions added to an input while the job runs.
+    done_rx: tokio::sync::watch::Receiver<()>,
+    wake_tx: SyncSender<()>,
+    /// When the inputs' partition counts were last compared with the log's.
+    partitions_checked: Instant,
     /// Payloads that were not events of their format, sent to the dead-letter stream.
     malformed: u64,
     /// Writes the periodic checkpoints off this thread.
@@ -188,6 +195,10 @@ impl Runner {
         if let Some(cp) = &restored {
             job.restore(&cp.snapshot)
                 .map_err(|e| engine_error(&spec.query, e))?;
+            // The snapshot knows the partitions of its time; a stream may have grown since.
+            for (index, input) in inputs.iter().enumerate() {
+                job.declare_partitions(index, input.next.len() as u32);
+            }
             for (stream, partition, next) in &cp.header.offsets {
                 let input = inputs
                     .iter_mut()
@@ -253,19 +264,7 @@ impl Runner {
         let (done, done_rx) = tokio::sync::watch::channel(());
         for input in &inputs {
             for partition in 0..input.next.len() as u32 {
-                let mut data = ctx.log.subscribe(&input.stream, partition)?;
-                let (wake_tx, mut done_rx) = (wake_tx.clone(), done_rx.clone());
-                ctx.runtime.spawn(async move {
-                    loop {
-                        tokio::select! {
-                            changed = data.changed() => {
-                                if changed.is_err() { break; }
-                                let _ = wake_tx.try_send(());
-                            }
-                            _ = done_rx.changed() => break,
-                        }
-                    }
-                });
+                subscribe(&ctx, &input.stream, partition, &wake_tx, &done_rx)?;
             }
         }
         let writer = CheckpointWriter::start(dir.clone(), &spec.name)?;
@@ -280,6 +279,9 @@ impl Runner {
             stop,
             wake,
             _done: done,
+            done_rx,
+            wake_tx: wake_tx.clone(),
+            partitions_checked: Instant::now(),
             malformed: 0,
             writer,
         };
@@ -314,6 +316,10 @@ impl Runner {
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             self.refresh_references();
+            if self.partitions_checked.elapsed() >= PARTITION_CHECK_INTERVAL {
+                self.partitions_checked = Instant::now();
+                self.add_new_partitions()?;
+            }
             let mut backlog = false;
             let now = eddy_engine::time::now_ticks();
             for index in 0..self.inputs.len() {
@@ -350,6 +356,35 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// Starts reading partitions added to an input stream since the job last looked, from
+    /// their first record: every event of the stream reaches the job, as it does for a
+    /// Kafka consumer group after CreatePartitions.
+    fn add_new_partitions(&mut self) -> Result<(), ServerError> {
+        for index in 0..self.inputs.len() {
+            let Some(info) = self.ctx.log.stream(&self.inputs[index].stream) else {
+                continue;
+            };
+            let known = self.inputs[index].next.len();
+            if info.partitions.len() <= known {
+                continue;
+            }
+            for partition in &info.partitions[known..] {
+                subscribe(
+                    &self.ctx,
+                    &info.name,
+                    partition.partition,
+                    &self.wake_tx,
+                    &self.done_rx,
+                )?;
+                self.inputs[index].next.push(partition.start_offset);
+            }
+            let total = self.inputs[index].next.len();
+            self.job.declare_partitions(index, total as u32);
+            tracing::info!(job = %self.name, stream = %info.name, from = known, to = total, "input partitions added");
+        }
+        Ok(())
     }
 
     /// Re-reads each reference file whose refresh interval has passed and that changed.
@@ -592,6 +627,30 @@ fn event_extras(record: &StoredRecord) -> Option<Arc<EventExtras>> {
         key: record.key.as_deref().map(text),
         headers,
     }))
+}
+
+/// Wakes the job whenever `partition` of `stream` gets records, until the runner is dropped.
+fn subscribe(
+    ctx: &Ctx,
+    stream: &str,
+    partition: u32,
+    wake_tx: &SyncSender<()>,
+    done_rx: &tokio::sync::watch::Receiver<()>,
+) -> Result<(), ServerError> {
+    let mut data = ctx.log.subscribe(stream, partition)?;
+    let (wake_tx, mut done_rx) = (wake_tx.clone(), done_rx.clone());
+    ctx.runtime.spawn(async move {
+        loop {
+            tokio::select! {
+                changed = data.changed() => {
+                    if changed.is_err() { break; }
+                    let _ = wake_tx.try_send(());
+                }
+                _ = done_rx.changed() => break,
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Cuts a file sink back to its checkpointed length: lines past it are replayed anyway.

@@ -81,6 +81,8 @@ impl Sink {
                 let now_ms = now_ms();
                 let mut batches: Vec<Vec<Record>> = (0..partitions).map(|_| Vec::new()).collect();
                 let mut bytes = 0;
+                // One shared buffer for every row's writer header (a refcount per row).
+                let writer = Bytes::from(writer.clone());
                 for row in &rows {
                     let mut value = Vec::new();
                     row.row.write_json(&mut value);
@@ -92,7 +94,7 @@ impl Sink {
                         key: None,
                         value: Bytes::from(value),
                         headers: vec![
-                            (WRITER_HEADER.to_string(), Bytes::from(writer.clone())),
+                            (WRITER_HEADER.to_string(), writer.clone()),
                             (SEQ_HEADER.to_string(), seq),
                         ],
                     });
