@@ -59,9 +59,11 @@ struct StreamMeta {
     format: Option<String>,
 }
 
+/// A stream's shape at one moment. Never mutated: `add_partitions` installs a new `Stream`
+/// sharing the old partitions, so appends and reads take no extra lock.
 struct Stream {
     name: String,
-    partitions: Vec<Partition>,
+    partitions: Vec<Arc<Partition>>,
     format: Option<String>,
 }
 
@@ -69,7 +71,7 @@ impl Stream {
     fn info(&self) -> StreamInfo {
         StreamInfo {
             name: self.name.clone(),
-            partitions: self.partitions.iter().map(Partition::info).collect(),
+            partitions: self.partitions.iter().map(|p| p.info()).collect(),
             format: self.format.clone(),
         }
     }
@@ -77,6 +79,7 @@ impl Stream {
     fn partition(&self, partition: u32) -> Result<&Partition, LogError> {
         self.partitions
             .get(partition as usize)
+            .map(|p| &**p)
             .ok_or_else(|| LogError::UnknownPartition {
                 stream: self.name.clone(),
                 partition,
@@ -153,7 +156,7 @@ impl Log {
                 ));
             }
             let partitions = (0..meta.partitions)
-                .map(|p| Partition::open(path.join(p.to_string()), p, &config))
+                .map(|p| Partition::open(path.join(p.to_string()), p, &config).map(Arc::new))
                 .collect::<Result<_, _>>()?;
             streams.insert(
                 key,
@@ -248,7 +251,7 @@ impl Log {
             sync_dir(&self.inner.dir.join("streams"))?;
         }
         let parts = (0..partitions)
-            .map(|p| Partition::open(dir.join(p.to_string()), p, &self.inner.config))
+            .map(|p| Partition::open(dir.join(p.to_string()), p, &self.inner.config).map(Arc::new))
             .collect::<Result<_, _>>()?;
         let stream = Arc::new(Stream {
             name: name.to_string(),
@@ -259,6 +262,76 @@ impl Log {
         self.inner.streams.write().insert(key, stream);
         tracing::info!(stream = name, partitions, "stream created");
         Ok(info)
+    }
+
+    /// Grows a stream to `new_total` partitions (Kafka CreatePartitions); existing partitions and
+    /// their data are untouched. `PartitionsNotIncreased` unless `new_total` is above the current
+    /// count; durable (survives `kill -9`, and power loss unless the policy is `Never`) on return.
+    pub fn add_partitions(&self, name: &str, new_total: u32) -> Result<StreamInfo, LogError> {
+        let _admin = self.inner.admin.lock();
+        let old = self.get(name)?;
+        check_growth(&old, new_total)?;
+        let key = old.name.to_ascii_lowercase();
+        let dir = self.inner.dir.join("streams").join(&key);
+        let durable = self.inner.config.fsync != FsyncPolicy::Never;
+        let current = old.partitions.len() as u32;
+        // New partition directories first: until meta.json names them they are ignored at open,
+        // so a crash here leaves the stream as it was. A leftover of such a crash is emptied,
+        // since nothing in it was ever readable.
+        let mut added = Vec::with_capacity((new_total - current) as usize);
+        for p in current..new_total {
+            let pdir = dir.join(p.to_string());
+            if pdir.exists() {
+                tracing::warn!(path = %pdir.display(), "removing partition left by an interrupted add_partitions");
+                std::fs::remove_dir_all(&pdir).map_err(io("clean", &pdir))?;
+            }
+            added.push(Arc::new(Partition::open(pdir, p, &self.inner.config)?));
+        }
+        if durable {
+            sync_dir(&dir)?;
+        }
+        // Then the new count, replacing meta.json atomically (write, fsync, rename, fsync dir).
+        let meta = serde_json::to_vec(&StreamMeta {
+            name: old.name.clone(),
+            partitions: new_total,
+            format: old.format.clone(),
+        })
+        .map_err(|e| LogError::io("encode stream metadata", std::io::Error::other(e)))?;
+        let staged = dir.join("meta.json.tmp");
+        std::fs::write(&staged, meta).map_err(io("write", &staged))?;
+        if durable {
+            std::fs::File::open(&staged)
+                .and_then(|f| f.sync_all())
+                .map_err(io("fsync", &staged))?;
+        }
+        let meta_path = dir.join("meta.json");
+        std::fs::rename(&staged, &meta_path).map_err(io("rename into place", &meta_path))?;
+        if durable {
+            sync_dir(&dir)?;
+        }
+        let mut partitions = old.partitions.clone();
+        partitions.extend(added);
+        let stream = Arc::new(Stream {
+            name: old.name.clone(),
+            partitions,
+            format: old.format.clone(),
+        });
+        let info = stream.info();
+        self.inner.streams.write().insert(key, stream);
+        tracing::info!(stream = %old.name, from = current, to = new_total, "partitions added");
+        Ok(info)
+    }
+
+    /// Checks what `add_partitions(name, new_total)` would check, changing nothing (Kafka's
+    /// `validate_only`).
+    pub fn validate_add_partitions(&self, name: &str, new_total: u32) -> Result<(), LogError> {
+        check_growth(&*self.get(name)?, new_total)
+    }
+
+    /// The stream's current partition count (`None`: no such stream). Cheap (one read lock);
+    /// jobs and consumers poll it to notice partitions added while they run.
+    pub fn partition_count(&self, name: &str) -> Option<u32> {
+        self.get(name).ok().map(|s| s.partitions.len() as u32)
     }
 
     /// Returns the stream, creating it with `default_partitions` if absent.
@@ -481,6 +554,22 @@ impl Log {
         }
         self.inner.offsets.lock().sync()
     }
+}
+
+/// `new_total` must exceed the stream's partition count and stay within `MAX_PARTITIONS`.
+fn check_growth(stream: &Stream, new_total: u32) -> Result<(), LogError> {
+    let current = stream.partitions.len() as u32;
+    if new_total > MAX_PARTITIONS {
+        return Err(LogError::InvalidPartitions(new_total));
+    }
+    if new_total <= current {
+        return Err(LogError::PartitionsNotIncreased {
+            stream: stream.name.clone(),
+            current,
+            requested: new_total,
+        });
+    }
+    Ok(())
 }
 
 /// Starts the group-commit thread: every `interval` it fsyncs partitions written meanwhile.

@@ -704,3 +704,105 @@ fn readers_following_a_writer_see_only_whole_batches_in_order() {
     writer.join().unwrap();
     assert_eq!(next, 3000);
 }
+
+#[test]
+fn added_partitions_take_appends_and_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), always()).unwrap();
+        log.create_stream_with_format("Orders", 2, Some("csv"))
+            .unwrap();
+        fill(&log, "orders", 1, 20);
+        // A poller (a job) that looked before the change sees the new count after it.
+        assert_eq!(log.partition_count("ORDERS"), Some(2));
+        assert!(matches!(
+            log.append("orders", 3, &[record(0)]),
+            Err(LogError::UnknownPartition { partitions: 2, .. })
+        ));
+        let info = log.add_partitions("ORDERS", 5).unwrap();
+        assert_eq!(info.partitions.len(), 5);
+        assert_eq!(log.partition_count("orders"), Some(5));
+        fill(&log, "orders", 3, 9);
+        fill(&log, "orders", 1, 0);
+        // The old partitions keep their data and their end offsets.
+        assert_eq!(log.stream("orders").unwrap().partitions[1].end_offset, 20);
+    }
+    let log = Log::open(dir.path(), config()).unwrap();
+    let info = log.stream("orders").unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.format.as_deref()),
+        ("Orders", Some("csv"))
+    );
+    let ends: Vec<_> = info.partitions.iter().map(|p| p.end_offset).collect();
+    assert_eq!(ends, vec![0, 20, 0, 9, 0]);
+    read_all(&log, "orders", 3)
+        .iter()
+        .zip(0..)
+        .for_each(|(r, i)| check(r, i));
+    read_all(&log, "orders", 1)
+        .iter()
+        .zip(0..)
+        .for_each(|(r, i)| check(r, i));
+    let next = log.append("orders", 4, &[record(0)]).unwrap();
+    assert_eq!((next.base_offset, next.next_offset), (0, 1));
+}
+
+#[test]
+fn partitions_never_shrink_and_validation_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    log.create_stream("t", 3).unwrap();
+    for n in [0, 2, 3] {
+        assert!(matches!(
+            log.add_partitions("t", n),
+            Err(LogError::PartitionsNotIncreased {
+                current: 3,
+                requested,
+                ..
+            }) if requested == n
+        ));
+        assert!(log.validate_add_partitions("t", n).is_err());
+    }
+    assert!(matches!(
+        log.add_partitions("t", eddy_log::MAX_PARTITIONS + 1),
+        Err(LogError::InvalidPartitions(_))
+    ));
+    assert!(matches!(
+        log.add_partitions("missing", 4),
+        Err(LogError::UnknownStream(_))
+    ));
+    log.validate_add_partitions("t", 4).unwrap();
+    assert_eq!(log.partition_count("t"), Some(3));
+    assert_eq!(log.partition_count("missing"), None);
+    // Subscribers of an old partition keep working across the change.
+    let mut rx = log.subscribe("t", 0).unwrap();
+    log.add_partitions("t", 4).unwrap();
+    log.append("t", 0, &[record(0)]).unwrap();
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow_and_update(), 1);
+}
+
+#[test]
+fn an_interrupted_add_leaves_the_stream_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), config()).unwrap();
+        log.create_stream("t", 2).unwrap();
+        fill(&log, "t", 0, 3);
+    }
+    // A crash after the new partition directory was made but before meta.json named it.
+    let stray = dir.path().join("streams").join("t").join("2");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("00000000000000000000.log"), b"junk").unwrap();
+    std::fs::write(dir.path().join("streams/t/meta.json.tmp"), b"{").unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.partition_count("t"), Some(2));
+    log.add_partitions("t", 3).unwrap();
+    assert_eq!(read_all(&log, "t", 2).len(), 0);
+    fill(&log, "t", 2, 4);
+    drop(log);
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.partition_count("t"), Some(3));
+    assert_eq!(read_all(&log, "t", 2).len(), 4);
+    assert_eq!(read_all(&log, "t", 0).len(), 3);
+}
