@@ -368,3 +368,15 @@ fn admin_apis_list_offsets_configs_groups_and_delete() {
     let b = Broker::start(dir.path(), &[]);
     py(&["admin_apis", &b.addr, "adm"]);
 }
+
+#[test]
+fn create_partitions_grows_a_topic_for_producers_consumers_and_restarts() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_python();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Broker::start(dir.path(), &[]);
+    py(&["create_partitions", &b.addr, "grow"]);
+    b.kill9();
+    let b = Broker::start(dir.path(), &[]);
+    py(&["partitions_after_restart", &b.addr, "grow", "4"]);
+}

@@ -372,6 +372,82 @@ def admin_apis(addr, topic):
     print("ok admin")
 
 
+def create_partitions(addr, topic):
+    """AdminClient.create_partitions grows a topic: errors as Kafka gives them, validate_only
+    changes nothing, a subscribed consumer is assigned the new partitions, and records produced
+    to a new partition are consumed from it."""
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewPartitions
+    admin = AdminClient({"bootstrap.servers": addr})
+    create_topic(addr, topic, partitions=2)
+
+    def grow(name, count, validate_only=False):
+        fs = admin.create_partitions([NewPartitions(name, count)], validate_only=validate_only, request_timeout=10)
+        try:
+            fs[name].result(timeout=30)
+            return KafkaError.NO_ERROR
+        except KafkaException as e:
+            return e.args[0].code()
+
+    def count():
+        return len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
+
+    assert grow(topic, 2) == KafkaError.INVALID_PARTITIONS
+    assert grow(topic, 1) == KafkaError.INVALID_PARTITIONS
+    assert grow(f"{topic}-missing", 4) == KafkaError.UNKNOWN_TOPIC_OR_PART
+    assert grow(topic, 4, validate_only=True) == KafkaError.NO_ERROR
+    assert count() == 2
+    # A consumer subscribed before the change: its group rebalances onto the new partitions.
+    c = confluent_consumer(addr, f"g-{topic}", **{"topic.metadata.refresh.interval.ms": 1000})
+    c.subscribe([topic])
+    deadline = time.time() + 30
+    while len(c.assignment()) < 2 and time.time() < deadline:
+        c.poll(0.2)
+    assert sorted(tp.partition for tp in c.assignment()) == [0, 1], c.assignment()
+    assert grow(topic, 4) == KafkaError.NO_ERROR
+    assert count() == 4
+    deadline = time.time() + 30
+    while len(c.assignment()) < 4 and time.time() < deadline:
+        c.poll(0.2)
+    assert sorted(tp.partition for tp in c.assignment()) == [0, 1, 2, 3], c.assignment()
+    p = confluent_producer(addr)
+    for part in (0, 3):
+        for i in range(10):
+            k, v, h = expected(i, "cp")
+            p.produce(topic, value=v, key=k, headers=h, timestamp=BASE_TS + i, partition=part)
+    assert p.flush(30) == 0
+    got = {}
+    deadline = time.time() + 60
+    while sum(len(v) for v in got.values()) < 20 and time.time() < deadline:
+        for m in c.consume(100, 0.5):
+            assert m.error() is None, m.error()
+            got.setdefault(m.partition(), []).append(check_message(m.key(), m.value(), m.headers() or [], m.timestamp()[1], "cp"))
+    c.close()
+    assert got == {0: list(range(10)), 3: list(range(10))}, got
+    print("ok grew to 4")
+
+
+def partitions_after_restart(addr, topic, partitions):
+    """After a broker restart the topic still has its grown partition count, and the records
+    of the last partition are still there."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": addr})
+    n = len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
+    assert n == int(partitions), n
+    c = confluent_consumer(addr, f"g2-{topic}")
+    c.assign([TopicPartition(topic, n - 1, 0)])
+    got = []
+    deadline = time.time() + 30
+    while len(got) < 10 and time.time() < deadline:
+        for m in c.consume(100, 0.5):
+            assert m.error() is None, m.error()
+            got.append(check_message(m.key(), m.value(), m.headers() or [], m.timestamp()[1], "cp"))
+    c.close()
+    assert got == list(range(10)), got
+    print(f"ok {n} partitions")
+
+
 def group_of_3_consumes_all(addr, topic, n, partitions):
     """N messages with keys and headers over PARTITIONS partitions, then a group of 3 members
     (one thread each) consumes them all: every message at least once, each member a share.
