@@ -173,6 +173,7 @@ pub(crate) async fn join(
             .map(|p| (p.name.to_string(), p.metadata.clone()))
             .collect(),
         require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
     };
     let outcome = match broker.groups.join(args, Instant::now()) {
         Reply::Now(o) => o,
@@ -189,6 +190,7 @@ pub(crate) async fn join(
         .with_protocol_name(Some(s(outcome.protocol.unwrap_or_default())))
         .with_leader(s(outcome.leader))
         .with_member_id(s(outcome.member_id))
+        .with_skip_assignment(outcome.skip_assignment)
         .with_members(
             outcome
                 .members
@@ -213,7 +215,7 @@ pub(crate) async fn sync(broker: &Broker, req: SyncGroupRequest) -> SyncGroupRes
     let reply = broker.groups.sync(
         &req.group_id,
         req.generation_id,
-        &req.member_id,
+        (&req.member_id, req.group_instance_id.as_deref()),
         assignments,
         Instant::now(),
     );
@@ -236,26 +238,32 @@ pub(crate) fn heartbeat(broker: &Broker, req: HeartbeatRequest) -> HeartbeatResp
     let error = broker.groups.heartbeat(
         &req.group_id,
         req.generation_id,
-        &req.member_id,
+        (&req.member_id, req.group_instance_id.as_deref()),
         Instant::now(),
     );
     HeartbeatResponse::default().with_error_code(error)
 }
 
-/// LeaveGroup: one member (v0-2) or a batch (v3+).
+/// LeaveGroup: one member (v0-2) or a batch (v3+), each named by member id or, for static
+/// members, by instance id.
 pub(crate) fn leave(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let now = Instant::now();
     if version < 3 {
         let codes = broker
             .groups
-            .leave(&req.group_id, &[req.member_id.to_string()], now);
+            .leave(&req.group_id, &[(req.member_id.to_string(), None)], now);
         return LeaveGroupResponse::default()
             .with_error_code(codes.first().copied().unwrap_or(code::NONE));
     }
-    let ids: Vec<String> = req
+    let ids: Vec<(String, Option<String>)> = req
         .members
         .iter()
-        .map(|m| m.member_id.to_string())
+        .map(|m| {
+            (
+                m.member_id.to_string(),
+                m.group_instance_id.as_ref().map(|i| i.to_string()),
+            )
+        })
         .collect();
     let codes = broker.groups.leave(&req.group_id, &ids, now);
     let members = req
@@ -336,7 +344,7 @@ pub(crate) async fn offset_commit(
     let check = broker.groups.check_commit(
         &req.group_id,
         req.generation_id_or_member_epoch,
-        &req.member_id,
+        (&req.member_id, req.group_instance_id.as_deref()),
     );
     let b = Arc::clone(broker);
     tokio::task::spawn_blocking(move || {

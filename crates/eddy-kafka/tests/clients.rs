@@ -380,3 +380,12 @@ fn create_partitions_grows_a_topic_for_producers_consumers_and_restarts() {
     let b = Broker::start(dir.path(), &[]);
     py(&["partitions_after_restart", &b.addr, "grow", "4"]);
 }
+
+#[test]
+fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_python();
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(dir.path(), &[]);
+    py(&["static_member_restart", &b.addr, "static"]);
+}

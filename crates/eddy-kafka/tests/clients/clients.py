@@ -448,6 +448,69 @@ def partitions_after_restart(addr, topic, partitions):
     print(f"ok {n} partitions")
 
 
+def static_member_restart(addr, topic):
+    """Static membership (KIP-345, confluent-kafka `group.instance.id`): a static consumer that
+    closes (librdkafka sends no LeaveGroup for it) and restarts with the same instance id gets
+    the same partitions back within the session timeout, and the other member sees no
+    rebalance. DescribeGroups shows the instance ids."""
+    from confluent_kafka.admin import AdminClient
+    create_topic(addr, topic, partitions=4)
+    group = f"g-{topic}"
+    events = {"a": [], "b": []}
+
+    def consumer(name):
+        c = confluent_consumer(addr, group, **{
+            "group.instance.id": f"inst-{name}",
+            "client.id": f"static-{name}",
+            "session.timeout.ms": 10000,
+            "partition.assignment.strategy": "range",
+        })
+        c.subscribe([topic],
+                    on_assign=lambda _c, ps: events[name].append(("assign", sorted(p.partition for p in ps))),
+                    on_revoke=lambda _c, ps: events[name].append(("revoke", sorted(p.partition for p in ps))))
+        return c
+
+    def poll_until(done, *cs, timeout=30):
+        deadline = time.time() + timeout
+        while not done() and time.time() < deadline:
+            for c in cs:
+                c.poll(0.1)
+        assert done(), events
+
+    a = consumer("a")
+    b = consumer("b")
+    poll_until(lambda: len(a.assignment()) + len(b.assignment()) == 4 and a.assignment() and b.assignment(), a, b)
+    # Let any rebalance the two arrivals caused settle.
+    before_b = sorted(p.partition for p in b.assignment())
+    before_a = sorted(p.partition for p in a.assignment())
+    admin = AdminClient({"bootstrap.servers": addr})
+    desc = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    assert sorted(m.group_instance_id for m in desc.members) == ["inst-a", "inst-b"], desc.members
+    old_ids = {m.group_instance_id: m.member_id for m in desc.members}
+    a_events = len(events["a"])
+    started = time.time()
+    b.close()
+    b = consumer("b")
+    poll_until(lambda: b.assignment(), a, b)
+    took = time.time() - started
+    assert sorted(p.partition for p in b.assignment()) == before_b, (b.assignment(), before_b)
+    assert took < 10, f"took {took:.1f}s: waited for the session timeout, not a static rejoin"
+    # a keeps polling a while: no revoke, no assign.
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        a.poll(0.1)
+        b.poll(0.1)
+    assert len(events["a"]) == a_events, events["a"]
+    assert sorted(p.partition for p in a.assignment()) == before_a
+    desc = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    new_ids = {m.group_instance_id: m.member_id for m in desc.members}
+    assert new_ids["inst-a"] == old_ids["inst-a"] and new_ids["inst-b"] != old_ids["inst-b"], (old_ids, new_ids)
+    assert str(desc.state).endswith("STABLE"), desc.state
+    a.close()
+    b.close()
+    print(f"ok static rejoin in {took:.1f}s")
+
+
 def group_of_3_consumes_all(addr, topic, n, partitions):
     """N messages with keys and headers over PARTITIONS partitions, then a group of 3 members
     (one thread each) consumes them all: every message at least once, each member a share.
