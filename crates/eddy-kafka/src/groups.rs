@@ -36,9 +36,9 @@ const COMMIT_EXTRAS_MAX: usize = 100_000;
 /// A commit's key: group, lower-cased topic, partition.
 type CommitKey = (String, String, u32);
 
-/// The parts of a commit the log's offset store cannot hold: the metadata string and an offset
-/// past the partition's end. Kept in memory only, so a restarted broker answers with the
-/// offset the log stored (the end, for one that was past it) and empty metadata.
+/// A commit the log's offset store cannot hold exactly: an offset past the partition's end
+/// (the log stores the end). Kept in memory only, so a restarted broker answers with the
+/// offset the log stored (the end) and the metadata committed with it.
 #[derive(Default)]
 pub(crate) struct CommitExtras {
     /// (group, lower-cased topic, partition) → (offset as committed, metadata).
@@ -58,7 +58,7 @@ impl CommitExtras {
     ) {
         let key = (group.to_string(), topic.to_ascii_lowercase(), partition);
         let mut map = self.map.lock();
-        if metadata.is_empty() && offset == stored {
+        if offset == stored {
             map.remove(&key);
         } else if map.len() < COMMIT_EXTRAS_MAX || map.contains_key(&key) {
             map.insert(key, (offset as i64, metadata.to_string()));
@@ -72,7 +72,7 @@ impl CommitExtras {
         }
     }
 
-    /// The offset and metadata as last committed, when they differ from what the log holds.
+    /// The offset and metadata as last committed, when the offset differs from the log's.
     fn get(&self, group: &str, topic: &str, partition: u32) -> Option<(i64, String)> {
         let key = (group.to_string(), topic.to_ascii_lowercase(), partition);
         self.map.lock().get(&key).cloned()
@@ -371,7 +371,7 @@ pub(crate) async fn offset_commit(
                             // past it is stored as the end and kept exactly beside it.
                             let end = b.log.stream(&t.name).and_then(|s| s.partitions.get(partition as usize).map(|p| p.end_offset));
                             let stored = end.map_or(offset, |end| offset.min(end));
-                            b.log.commit_offset(&group, &t.name, partition, stored).map_err(|e| {
+                            b.log.commit_offset_with_metadata(&group, &t.name, partition, stored, metadata).map_err(|e| {
                                 tracing::warn!(group, topic = %t.name.0, partition, error = %e, "offset commit failed");
                                 log_error_code(&e)
                             })?;
@@ -430,13 +430,10 @@ pub(crate) fn offset_fetch(broker: &Broker, req: OffsetFetchRequest) -> OffsetFe
                     let (offset, metadata) = match u32::try_from(p) {
                         Ok(p) => match broker.commit_extras.get(&group, &name, p) {
                             Some(extra) => extra,
-                            None => (
-                                broker
-                                    .log
-                                    .committed_offset(&group, &name, p)
-                                    .map_or(-1, |o| o as i64),
-                                String::new(),
-                            ),
+                            None => broker
+                                .log
+                                .committed_offset_with_metadata(&group, &name, p)
+                                .map_or((-1, String::new()), |(o, m)| (o as i64, m)),
                         },
                         Err(_) => (-1, String::new()),
                     };

@@ -389,3 +389,15 @@ fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
     let b = Broker::start(dir.path(), &[]);
     py(&["static_member_restart", &b.addr, "static"]);
 }
+
+#[test]
+fn commit_metadata_survives_broker_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_python();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Broker::start(dir.path(), &[]);
+    py(&["commit_metadata", &b.addr, "meta", "commit"]);
+    b.kill9();
+    let b = Broker::start(dir.path(), &[]);
+    py(&["commit_metadata", &b.addr, "meta", "check"]);
+}

@@ -25,6 +25,7 @@ pub use batch::{MAX_BATCH_BYTES, StoredBatch};
 pub use config::{DEFAULT_FSYNC_INTERVAL_MS, FsyncPolicy, LogConfig, ParseFsyncPolicyError};
 pub use error::LogError;
 pub use log::{Log, MAX_PARTITIONS, validate_stream_name};
+pub use offsets::MAX_COMMIT_METADATA_BYTES;
 
 use bytes::Bytes;
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::batch::{self, StoredBatch};
-use crate::offsets::Offsets;
+use crate::offsets::{MAX_COMMIT_METADATA_BYTES, Offsets};
 use crate::partition::{Partition, sync_dir};
 use crate::{AppendInfo, FsyncPolicy, LogConfig, LogError, Record, StoredRecord, StreamInfo};
 
@@ -482,6 +482,25 @@ impl Log {
         partition: u32,
         offset: u64,
     ) -> Result<(), LogError> {
+        self.commit_offset_with_metadata(group, stream, partition, offset, "")
+    }
+
+    /// `commit_offset` plus an opaque string stored with the offset (Kafka's commit metadata),
+    /// durable the same way; at most `MAX_COMMIT_METADATA_BYTES` (else `BatchTooLarge`).
+    pub fn commit_offset_with_metadata(
+        &self,
+        group: &str,
+        stream: &str,
+        partition: u32,
+        offset: u64,
+        metadata: &str,
+    ) -> Result<(), LogError> {
+        if metadata.len() > MAX_COMMIT_METADATA_BYTES {
+            return Err(LogError::BatchTooLarge {
+                bytes: metadata.len() as u64,
+                max: MAX_COMMIT_METADATA_BYTES as u64,
+            });
+        }
         if group.is_empty() || group.len() > usize::from(u16::MAX) {
             return Err(LogError::InvalidName {
                 name: group.to_string(),
@@ -500,15 +519,29 @@ impl Log {
         self.inner.offsets.lock().commit(
             (group.to_string(), stream.to_ascii_lowercase(), partition),
             offset,
+            metadata,
         )
     }
 
     /// The group's last committed offset for the partition, if any.
     pub fn committed_offset(&self, group: &str, stream: &str, partition: u32) -> Option<u64> {
+        self.committed_offset_with_metadata(group, stream, partition)
+            .map(|(offset, _)| offset)
+    }
+
+    /// The group's last committed offset for the partition and the metadata committed with it
+    /// (empty if none), as Kafka's OffsetFetch answers.
+    pub fn committed_offset_with_metadata(
+        &self,
+        group: &str,
+        stream: &str,
+        partition: u32,
+    ) -> Option<(u64, String)> {
         self.inner
             .offsets
             .lock()
             .get(&(group.to_string(), stream.to_ascii_lowercase(), partition))
+            .cloned()
     }
 
     /// Every group's committed offsets, sorted by group, stream and partition; offsets of

@@ -806,3 +806,58 @@ fn an_interrupted_add_leaves_the_stream_as_it_was() {
     assert_eq!(read_all(&log, "t", 2).len(), 4);
     assert_eq!(read_all(&log, "t", 0).len(), 3);
 }
+
+#[test]
+fn commit_metadata_survives_reopen_and_old_offset_files_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // An offsets.log as written before metadata was stored: len, crc, group, stream,
+    // partition, offset.
+    let mut payload = Vec::new();
+    for s in ["old-group", "orders"] {
+        payload.extend_from_slice(&(s.len() as u16).to_le_bytes());
+        payload.extend_from_slice(s.as_bytes());
+    }
+    payload.extend_from_slice(&1u32.to_le_bytes());
+    payload.extend_from_slice(&3u64.to_le_bytes());
+    let mut entry = (payload.len() as u32).to_le_bytes().to_vec();
+    entry.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    entry.extend_from_slice(&payload);
+    std::fs::write(dir.path().join("offsets.log"), &entry).unwrap();
+    {
+        let log = Log::open(dir.path(), always()).unwrap();
+        log.create_stream("Orders", 2).unwrap();
+        fill(&log, "orders", 1, 10);
+        assert_eq!(
+            log.committed_offset_with_metadata("old-group", "orders", 1),
+            Some((3, String::new()))
+        );
+        log.commit_offset_with_metadata("g", "Orders", 1, 5, "checkpoint é 5")
+            .unwrap();
+        log.commit_offset_with_metadata("g", "orders", 0, 0, "")
+            .unwrap();
+        log.commit_offset_with_metadata("h", "orders", 1, 2, "first")
+            .unwrap();
+        log.commit_offset_with_metadata("h", "orders", 1, 4, "")
+            .unwrap();
+        let big = "x".repeat(eddy_log::MAX_COMMIT_METADATA_BYTES + 1);
+        assert!(matches!(
+            log.commit_offset_with_metadata("g", "orders", 1, 6, &big),
+            Err(LogError::BatchTooLarge { .. })
+        ));
+    }
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(
+        log.committed_offset_with_metadata("g", "ORDERS", 1),
+        Some((5, "checkpoint é 5".to_string()))
+    );
+    assert_eq!(
+        log.committed_offset_with_metadata("g", "orders", 0),
+        Some((0, String::new()))
+    );
+    // The last commit wins, metadata included.
+    assert_eq!(
+        log.committed_offset_with_metadata("h", "orders", 1),
+        Some((4, String::new()))
+    );
+    assert_eq!(log.committed_offset("old-group", "orders", 1), Some(3));
+}

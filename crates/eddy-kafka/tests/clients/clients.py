@@ -511,6 +511,24 @@ def static_member_restart(addr, topic):
     print(f"ok static rejoin in {took:.1f}s")
 
 
+def commit_metadata(addr, topic, phase):
+    """OffsetCommit metadata (confluent-kafka TopicPartition.metadata) is answered by
+    OffsetFetch; phase `commit` commits, phase `check` runs after a broker restart."""
+    from confluent_kafka import TopicPartition
+    group = f"g-{topic}"
+    if phase == "commit":
+        create_topic(addr, topic, partitions=2)
+        confluent_produce(addr, topic, 20, "md")
+    c = confluent_consumer(addr, group)
+    if phase == "commit":
+        c.commit(offsets=[TopicPartition(topic, 0, 3, metadata="ckpt=3;é"),
+                          TopicPartition(topic, 1, 2, metadata="")], asynchronous=False)
+    got = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)
+    c.close()
+    assert [(tp.partition, tp.offset, tp.metadata or "") for tp in got] == [(0, 3, "ckpt=3;é"), (1, 2, "")], got
+    print(f"ok metadata {phase}")
+
+
 def group_of_3_consumes_all(addr, topic, n, partitions):
     """N messages with keys and headers over PARTITIONS partitions, then a group of 3 members
     (one thread each) consumes them all: every message at least once, each member a share.
