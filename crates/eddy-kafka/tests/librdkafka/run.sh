@@ -21,7 +21,7 @@ SKIP=(
     0038 # performance soak (4 M messages); bench/kafka/run.sh measures throughput instead
     0052 # creates LogAppendTime topics with kafka-topics.sh (needs KAFKA_PATH and ZooKeeper)
     0077 # log compaction: eddy's log does not compact
-    0081 # admin API: AlterConfigs, CreatePartitions, DeleteRecords, DeleteGroups, ACLs
+    0081 # admin API: AlterConfigs, DeleteRecords, DeleteGroups, ACLs
     0092 # mixed MsgVersion 0/1 produce: eddy accepts record batches (v2) only
     0098 # transactions (uses the Java TransactionalProducer via KAFKA_PATH)
     0101 # fetch from follower: needs several brokers with racks
