@@ -861,3 +861,59 @@ fn commit_metadata_survives_reopen_and_old_offset_files_still_read() {
     );
     assert_eq!(log.committed_offset("old-group", "orders", 1), Some(3));
 }
+
+#[test]
+fn appends_running_while_partitions_are_added_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(
+        Log::open(
+            dir.path(),
+            LogConfig {
+                fsync: FsyncPolicy::IntervalMs(5),
+                ..small_segments()
+            },
+        )
+        .unwrap(),
+    );
+    log.create_stream("s", 1).unwrap();
+    // A writer that appends to every partition the stream has, as a producer refreshing its
+    // metadata would, until it has written 20 rounds over all 8.
+    let writer = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut next = vec![0u64; 8];
+            while next[7] < 20 {
+                let n = log.partition_count("s").unwrap();
+                for p in 0..n {
+                    let i = next[p as usize];
+                    let info = log.append("s", p, &[record(i)]).unwrap();
+                    assert_eq!(info.base_offset, i);
+                    next[p as usize] += 1;
+                }
+            }
+            next
+        })
+    };
+    for total in 2..=8 {
+        // Each change lands while the writer is running.
+        let end = |log: &Log| log.stream("s").unwrap().partitions[0].end_offset;
+        let seen = end(&log);
+        while end(&log) < seen + 3 && !writer.is_finished() {
+            std::thread::yield_now();
+        }
+        log.add_partitions("s", total).unwrap();
+    }
+    let written = writer.join().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.partition_count("s"), Some(8));
+    for (p, &n) in (0..).zip(&written) {
+        let all = read_all(&log, "s", p);
+        assert_eq!(all.len() as u64, n, "partition {p}");
+        all.iter().zip(0..).for_each(|(r, i)| check(r, i));
+    }
+    assert!(
+        written[0] > written[7],
+        "partition 0 was written before the others existed"
+    );
+}
