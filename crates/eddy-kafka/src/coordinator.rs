@@ -288,7 +288,8 @@ impl Group {
         now: Instant,
     ) -> Reply<JoinOutcome> {
         let Some(mut member) = self.members.shift_remove(old_id) else {
-            // Cannot happen (the map only names members); start afresh rather than fail.
+            // Cannot happen (the map only names members). Drop the stale mapping, so the
+            // client's retry after UNKNOWN_MEMBER_ID joins as a new member.
             self.static_members.retain(|_, id| id != old_id);
             return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, String::new()));
         };
