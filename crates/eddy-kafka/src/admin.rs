@@ -1,8 +1,9 @@
-//! CreateTopics, DeleteTopics and DescribeConfigs (topics are eddy streams; one broker, so the
+//! CreateTopics, CreatePartitions, DeleteTopics and DescribeConfigs (topics are eddy streams; one broker, so the
 //! replication factor is 1).
 
 use std::sync::Arc;
 
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::{
@@ -81,6 +82,92 @@ pub(crate) async fn create_topics(
     })
     .await
     .unwrap_or_default()
+}
+
+/// CreatePartitions: grows topics (never shrinks them); the new partitions are empty and led by
+/// node 0, so an explicit assignment may only name broker 0, once per new partition.
+pub(crate) async fn create_partitions(
+    broker: &Arc<Broker>,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let b = Arc::clone(broker);
+    tokio::task::spawn_blocking(move || {
+        let mut seen = std::collections::HashSet::new();
+        let duplicates: std::collections::HashSet<String> = req
+            .topics
+            .iter()
+            .map(|t| t.name.to_ascii_lowercase())
+            .filter(|k| !seen.insert(k.clone()))
+            .collect();
+        let results = req
+            .topics
+            .into_iter()
+            .map(|t| {
+                let result = grow_topic(&b, &t, req.validate_only, &duplicates);
+                let r = CreatePartitionsTopicResult::default().with_name(t.name);
+                match result {
+                    Ok(()) => r,
+                    Err((c, msg)) => r
+                        .with_error_code(c)
+                        .with_error_message(Some(StrBytes::from_string(msg))),
+                }
+            })
+            .collect();
+        CreatePartitionsResponse::default().with_results(results)
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// One topic of a CreatePartitions request; `Err((code, message))` as Kafka reports it.
+fn grow_topic(
+    b: &Broker,
+    t: &create_partitions_request::CreatePartitionsTopic,
+    validate_only: bool,
+    duplicates: &std::collections::HashSet<String>,
+) -> Result<(), (i16, String)> {
+    let name = t.name.as_str();
+    if duplicates.contains(&name.to_ascii_lowercase()) {
+        return Err((
+            code::INVALID_REQUEST,
+            format!("topic {name} appears more than once in the request"),
+        ));
+    }
+    let current = b.log.partition_count(name).ok_or((
+        code::UNKNOWN_TOPIC_OR_PARTITION,
+        format!("topic {name} does not exist"),
+    ))?;
+    let wanted = u32::try_from(t.count).unwrap_or(0);
+    if wanted <= current {
+        let msg = if wanted == current {
+            format!("topic {name} already has {current} partitions")
+        } else {
+            format!(
+                "topic {name} has {current} partitions, more than the requested {}",
+                t.count
+            )
+        };
+        return Err((code::INVALID_PARTITIONS, msg));
+    }
+    if let Some(assignments) = &t.assignments {
+        let new = (wanted - current) as usize;
+        if assignments.len() != new
+            || assignments
+                .iter()
+                .any(|a| a.broker_ids[..] != [BrokerId(0)])
+        {
+            return Err((
+                code::INVALID_REPLICA_ASSIGNMENT,
+                format!("eddy has one broker (0): expected {new} assignments of [0]"),
+            ));
+        }
+    }
+    let grown = if validate_only {
+        b.log.validate_add_partitions(name, wanted)
+    } else {
+        b.log.add_partitions(name, wanted).map(|_| ())
+    };
+    grown.map_err(|e| (log_error_code(&e), e.to_string()))
 }
 
 /// DeleteTopics (by name, v1-5): deletes the stream, its data and its committed offsets.

@@ -162,6 +162,9 @@ async fn handle_frame(
             broker, r, version
         )
         .await),
+        ApiKey::CreatePartitions => call!(CreatePartitionsRequest, |r| {
+            admin::create_partitions(broker, r).await
+        }),
         ApiKey::DeleteTopics => call!(DeleteTopicsRequest, |r| admin::delete_topics(broker, r)
             .await),
         ApiKey::DescribeConfigs => call!(DescribeConfigsRequest, |r| admin::describe_configs(

@@ -62,6 +62,8 @@ pub(crate) struct JoinArgs {
     pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: a new member first gets `MEMBER_ID_REQUIRED` and its id, then rejoins.
     pub require_known_member_id: bool,
+    /// JoinGroup v9+: a static leader that rejoins is told it leads but must not reassign.
+    pub supports_skip_assignment: bool,
 }
 
 /// The answer to a JoinGroup.
@@ -75,6 +77,8 @@ pub(crate) struct JoinOutcome {
     pub member_id: String,
     /// Only for the leader: `(member id, instance id, metadata for the chosen protocol)`.
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// A static leader rejoined a stable group: it keeps the current assignment (v9+).
+    pub skip_assignment: bool,
 }
 
 /// The answer to a SyncGroup.
@@ -141,6 +145,8 @@ struct Group {
     /// While set, the first rebalance of an empty group waits for more members (Kafka's
     /// `group.initial.rebalance.delay.ms`) even once every known member has joined.
     initial_join_until: Option<Instant>,
+    /// Static members (KIP-345): `group.instance.id` → the member id that holds it now.
+    static_members: HashMap<String, String>,
 }
 
 /// All groups of the broker.
@@ -226,6 +232,7 @@ impl Group {
     /// Starts the next generation with the members that rejoined; the others are dropped.
     fn complete_join(&mut self) {
         self.members.retain(|_, m| m.join.is_some());
+        self.forget_departed_static_members();
         self.rebalance_deadline = None;
         self.initial_join_until = None;
         self.generation += 1;
@@ -247,19 +254,7 @@ impl Group {
         self.leader = Some(leader.clone());
         self.state = State::CompletingRebalance;
         let protocol = self.protocol.clone().unwrap_or_default();
-        let all: Vec<_> = self
-            .members
-            .iter()
-            .map(|(id, m)| {
-                let meta = m
-                    .protocols
-                    .iter()
-                    .find(|(p, _)| *p == protocol)
-                    .map(|(_, b)| b.clone())
-                    .unwrap_or_default();
-                (id.clone(), m.instance_id.clone(), meta)
-            })
-            .collect();
+        let all = self.member_metadata(&protocol);
         for (id, m) in self.members.iter_mut() {
             m.assignment = Bytes::new();
             if let Some(tx) = m.join.take() {
@@ -275,10 +270,129 @@ impl Group {
                     } else {
                         Vec::new()
                     },
+                    skip_assignment: false,
                 });
             }
         }
         tracing::info!(generation = self.generation, members = self.members.len(), %leader, "group rebalanced");
+    }
+
+    /// A static member restarted (same instance id, new member id): the new id takes over the
+    /// old member's place and assignment, and the old id is fenced. A stable group whose
+    /// protocol choice this does not change answers at once, without a rebalance (KIP-345).
+    fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        new_id: String,
+        a: JoinArgs,
+        now: Instant,
+    ) -> Reply<JoinOutcome> {
+        let Some(mut member) = self.members.shift_remove(old_id) else {
+            // Cannot happen (the map only names members). Drop the stale mapping, so the
+            // client's retry after UNKNOWN_MEMBER_ID joins as a new member.
+            self.static_members.retain(|_, id| id != old_id);
+            return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, String::new()));
+        };
+        if let Some(tx) = member.join.take() {
+            let _ = tx.send(join_error(code::FENCED_INSTANCE_ID, old_id.to_string()));
+        }
+        if let Some(tx) = member.sync.take() {
+            let _ = tx.send(sync_error(code::FENCED_INSTANCE_ID));
+        }
+        let old_leader = self.leader.clone().unwrap_or_default();
+        let was_leader = old_leader == old_id;
+        if was_leader {
+            self.leader = Some(new_id.clone());
+        }
+        if let Some(instance) = &a.instance_id {
+            self.static_members.insert(instance.clone(), new_id.clone());
+        }
+        member.instance_id = a.instance_id;
+        member.client_id = a.client_id;
+        member.client_host = a.client_host;
+        member.session_timeout = a.session_timeout;
+        member.rebalance_timeout = a.rebalance_timeout;
+        member.protocols = a.protocols;
+        member.last_seen = now;
+        let (tx, rx) = oneshot::channel();
+        member.join = Some(tx);
+        self.members.insert(new_id.clone(), member);
+        tracing::info!(old = old_id, new = %new_id, "static member rejoined");
+        match self.state {
+            State::Stable if self.next_protocol() == self.protocol => {
+                let protocol = self.protocol.clone().unwrap_or_default();
+                let skip = was_leader && a.supports_skip_assignment;
+                let members = if skip {
+                    self.member_metadata(&protocol)
+                } else {
+                    Vec::new()
+                };
+                if let Some(m) = self.members.get_mut(&new_id) {
+                    m.join = None;
+                }
+                Reply::Now(JoinOutcome {
+                    error: code::NONE,
+                    generation: self.generation,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol: self.protocol.clone(),
+                    // Before v9 the old leader id, so a restarted leader does not take itself
+                    // for the leader and reassign (a stable group would not pass it on).
+                    leader: if skip { new_id.clone() } else { old_leader },
+                    member_id: new_id,
+                    members,
+                    skip_assignment: skip,
+                })
+            }
+            State::PreparingRebalance => {
+                self.maybe_complete_join();
+                Reply::Later(rx)
+            }
+            // A changed protocol choice, or assignments being computed without this member's
+            // new subscription: rebalance so everyone agrees.
+            _ => {
+                self.prepare_rebalance(now);
+                self.maybe_complete_join();
+                Reply::Later(rx)
+            }
+        }
+    }
+
+    /// The protocol the next generation would use: the leader's first choice every member has.
+    fn next_protocol(&self) -> Option<String> {
+        let leader = self.leader.as_ref().and_then(|l| self.members.get(l));
+        let first = leader.or_else(|| self.members.values().next())?;
+        self.common_protocols(&first.protocols).into_iter().next()
+    }
+
+    /// `(member id, instance id, metadata)` of every member for `protocol`, as the leader gets it.
+    fn member_metadata(&self, protocol: &str) -> Vec<(String, Option<String>, Bytes)> {
+        self.members
+            .iter()
+            .map(|(id, m)| {
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(p, _)| p == protocol)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                (id.clone(), m.instance_id.clone(), meta)
+            })
+            .collect()
+    }
+
+    /// Drops instance ids whose member is gone, so the instance may join afresh.
+    fn forget_departed_static_members(&mut self) {
+        let members = &self.members;
+        self.static_members.retain(|_, id| members.contains_key(id));
+    }
+
+    /// FENCED_INSTANCE_ID when `instance_id` is now held by another member id (the caller is a
+    /// static member replaced by a newer instance of itself).
+    fn check_fenced(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+        match instance_id.and_then(|i| self.static_members.get(i)) {
+            Some(holder) if holder != member_id => Err(code::FENCED_INSTANCE_ID),
+            _ => Ok(()),
+        }
     }
 
     /// Removes members; the rest rebalance.
@@ -288,6 +402,7 @@ impl Group {
         if self.members.len() == before {
             return;
         }
+        self.forget_departed_static_members();
         if self.members.is_empty() {
             self.state = State::Empty;
             self.generation += 1;
@@ -334,9 +449,20 @@ impl Coordinator {
                 return Reply::Now(join_error(code::INCONSISTENT_GROUP_PROTOCOL, a.member_id));
             }
         }
+        if let Some(instance) = a.instance_id.clone() {
+            if a.member_id.is_empty() {
+                if let Some(old) = g.static_members.get(&instance).cloned() {
+                    let new_id = self.next_member_id(&a.client_id);
+                    return g.replace_static_member(&old, new_id, a, now);
+                }
+            } else if let Err(e) = g.check_fenced(&a.member_id, Some(&instance)) {
+                return Reply::Now(join_error(e, a.member_id));
+            }
+        }
         let member_id = if a.member_id.is_empty() {
             let id = self.next_member_id(&a.client_id);
-            if a.require_known_member_id {
+            // Static members skip the round trip: their instance id already names them.
+            if a.require_known_member_id && a.instance_id.is_none() {
                 g.pending.insert(id.clone(), now + a.session_timeout);
                 return Reply::Now(join_error(code::MEMBER_ID_REQUIRED, id));
             }
@@ -356,6 +482,9 @@ impl Coordinator {
                 let cap = g.rebalance_deadline.unwrap_or(until);
                 g.initial_join_until = Some((now + self.initial_delay).min(cap).max(until));
             }
+        }
+        if let Some(instance) = &a.instance_id {
+            g.static_members.insert(instance.clone(), member_id.clone());
         }
         let member = g.members.entry(member_id).or_insert_with(|| Member {
             instance_id: None,
@@ -388,14 +517,18 @@ impl Coordinator {
         &self,
         group: &str,
         generation: i32,
-        member_id: &str,
+        member: (&str, Option<&str>),
         assignments: Vec<(String, Bytes)>,
         now: Instant,
     ) -> Reply<SyncOutcome> {
+        let (member_id, instance_id) = member;
         let mut groups = self.groups.lock();
         let Some(g) = groups.get_mut(group) else {
             return Reply::Now(sync_error(code::UNKNOWN_MEMBER_ID));
         };
+        if let Err(e) = g.check_fenced(member_id, instance_id) {
+            return Reply::Now(sync_error(e));
+        }
         if !g.members.contains_key(member_id) {
             return Reply::Now(sync_error(code::UNKNOWN_MEMBER_ID));
         }
@@ -447,11 +580,21 @@ impl Coordinator {
     }
 
     /// Handles Heartbeat: keeps the session alive and says whether to rejoin.
-    pub fn heartbeat(&self, group: &str, generation: i32, member_id: &str, now: Instant) -> i16 {
+    pub fn heartbeat(
+        &self,
+        group: &str,
+        generation: i32,
+        member: (&str, Option<&str>),
+        now: Instant,
+    ) -> i16 {
+        let (member_id, instance_id) = member;
         let mut groups = self.groups.lock();
         let Some(g) = groups.get_mut(group) else {
             return code::UNKNOWN_MEMBER_ID;
         };
+        if let Err(e) = g.check_fenced(member_id, instance_id) {
+            return e;
+        }
         let Some(m) = g.members.get_mut(member_id) else {
             return code::UNKNOWN_MEMBER_ID;
         };
@@ -466,34 +609,56 @@ impl Coordinator {
         }
     }
 
-    /// Handles LeaveGroup; returns each member's error code.
-    pub fn leave(&self, group: &str, member_ids: &[String], now: Instant) -> Vec<i16> {
+    /// Handles LeaveGroup for `(member id, instance id)` pairs (v3+ batches; a static member
+    /// may be named by instance id alone, member id empty); returns each one's error code.
+    pub fn leave(
+        &self,
+        group: &str,
+        members: &[(String, Option<String>)],
+        now: Instant,
+    ) -> Vec<i16> {
         let mut groups = self.groups.lock();
         let Some(g) = groups.get_mut(group) else {
-            return vec![code::UNKNOWN_MEMBER_ID; member_ids.len()];
+            return vec![code::UNKNOWN_MEMBER_ID; members.len()];
         };
-        let codes = member_ids
+        let mut leaving = Vec::new();
+        let codes = members
             .iter()
-            .map(|id| {
-                if g.members.contains_key(id) {
-                    code::NONE
-                } else {
-                    code::UNKNOWN_MEMBER_ID
-                }
+            .map(|(id, instance)| {
+                let id = match instance {
+                    Some(instance) => match g.static_members.get(instance) {
+                        None => return code::UNKNOWN_MEMBER_ID,
+                        Some(holder) if !id.is_empty() && holder != id => {
+                            return code::FENCED_INSTANCE_ID;
+                        }
+                        Some(holder) => holder.clone(),
+                    },
+                    None if g.members.contains_key(id) => id.clone(),
+                    None => return code::UNKNOWN_MEMBER_ID,
+                };
+                leaving.push(id);
+                code::NONE
             })
             .collect();
-        g.remove_members(member_ids, now);
+        g.remove_members(&leaving, now);
         codes
     }
 
     /// Whether an OffsetCommit from this member and generation may be applied (Kafka's rules:
     /// generation -1 is a standalone consumer; commits are refused only mid-assignment).
-    pub fn check_commit(&self, group: &str, generation: i32, member_id: &str) -> Result<(), i16> {
+    pub fn check_commit(
+        &self,
+        group: &str,
+        generation: i32,
+        member: (&str, Option<&str>),
+    ) -> Result<(), i16> {
+        let (member_id, instance_id) = member;
         if generation < 0 {
             return Ok(());
         }
         let groups = self.groups.lock();
         let g = groups.get(group).ok_or(code::ILLEGAL_GENERATION)?;
+        g.check_fenced(member_id, instance_id)?;
         if !g.members.contains_key(member_id) {
             return Err(code::UNKNOWN_MEMBER_ID);
         }
@@ -603,6 +768,7 @@ mod tests {
                 ("roundrobin".into(), Bytes::new()),
             ],
             require_known_member_id: true,
+            supports_skip_assignment: false,
         }
     }
 
@@ -659,11 +825,20 @@ mod tests {
             (code::NONE, 1, a.as_str())
         );
         assert_eq!(ja.protocol.as_deref(), Some("range"));
-        let sa = now_reply(c.sync("g", 1, &a, vec![(a.clone(), Bytes::from_static(b"all"))], t));
+        let sa = now_reply(c.sync(
+            "g",
+            1,
+            (&a, None),
+            vec![(a.clone(), Bytes::from_static(b"all"))],
+            t,
+        ));
         assert_eq!(sa.assignment, Bytes::from_static(b"all"));
         // A second member joins: the leader learns by heartbeat and rejoins.
         let (b, rb) = join_new(&c, "b", t);
-        assert_eq!(c.heartbeat("g", 1, &a, t), code::REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            c.heartbeat("g", 1, (&a, None), t),
+            code::REBALANCE_IN_PROGRESS
+        );
         let Reply::Later(mut rb) = rb else {
             panic!("b must wait for the leader")
         };
@@ -672,19 +847,22 @@ mod tests {
         assert_eq!((ja2.generation, jb.generation), (2, 2));
         assert_eq!(ja2.members.len(), 2, "leader sees every member");
         assert!(jb.members.is_empty());
-        let Reply::Later(mut sb) = c.sync("g", 2, &b, vec![], t) else {
+        let Reply::Later(mut sb) = c.sync("g", 2, (&b, None), vec![], t) else {
             panic!("follower waits for the leader")
         };
         now_reply(c.sync(
             "g",
             2,
-            &a,
+            (&a, None),
             vec![(a.clone(), "p0".into()), (b.clone(), "p1".into())],
             t,
         ));
         assert_eq!(sb.try_recv().unwrap().assignment, Bytes::from_static(b"p1"));
-        assert_eq!(c.check_commit("g", 2, &b), Ok(()));
-        assert_eq!(c.check_commit("g", 1, &b), Err(code::ILLEGAL_GENERATION));
+        assert_eq!(c.check_commit("g", 2, (&b, None)), Ok(()));
+        assert_eq!(
+            c.check_commit("g", 1, (&b, None)),
+            Err(code::ILLEGAL_GENERATION)
+        );
         assert_eq!(c.describe("g").unwrap().state, State::Stable);
     }
 
@@ -694,24 +872,204 @@ mod tests {
         let t = Instant::now();
         let (a, r) = join_new(&c, "a", t);
         now_reply(r);
-        now_reply(c.sync("g", 1, &a, vec![], t));
+        now_reply(c.sync("g", 1, (&a, None), vec![], t));
         let (b, rb) = join_new(&c, "b", t);
         now_reply(c.join(args(&a, "a"), t));
         let Reply::Later(mut rb) = rb else { panic!() };
         rb.try_recv().unwrap();
-        now_reply(c.sync("g", 2, &a, vec![], t));
+        now_reply(c.sync("g", 2, (&a, None), vec![], t));
         // b leaves: a must rejoin for generation 3.
-        assert_eq!(c.leave("g", std::slice::from_ref(&b), t), vec![code::NONE]);
-        assert_eq!(c.heartbeat("g", 2, &a, t), code::REBALANCE_IN_PROGRESS);
+        assert_eq!(c.leave("g", &[(b.clone(), None)], t), vec![code::NONE]);
+        assert_eq!(
+            c.heartbeat("g", 2, (&a, None), t),
+            code::REBALANCE_IN_PROGRESS
+        );
         assert_eq!(now_reply(c.join(args(&a, "a"), t)).generation, 3);
-        now_reply(c.sync("g", 3, &a, vec![], t));
+        now_reply(c.sync("g", 3, (&a, None), vec![], t));
         // a goes silent past its session timeout: the group empties.
         c.expire(t + Duration::from_secs(11));
         assert_eq!(c.describe("g").unwrap().state, State::Empty);
-        assert_eq!(c.heartbeat("g", 3, &a, t), code::UNKNOWN_MEMBER_ID);
+        assert_eq!(c.heartbeat("g", 3, (&a, None), t), code::UNKNOWN_MEMBER_ID);
         assert_eq!(
             now_reply(c.join(args("stranger", "x"), t)).error,
             code::UNKNOWN_MEMBER_ID
         );
+    }
+
+    fn static_args(member_id: &str, instance: &str) -> JoinArgs {
+        JoinArgs {
+            instance_id: Some(instance.into()),
+            ..args(member_id, instance)
+        }
+    }
+
+    /// Two static members `i1` (leader) and `i2` in a stable generation 1; returns their ids.
+    fn stable_static_pair(c: &Coordinator, t: Instant) -> (String, String) {
+        let Reply::Later(mut r1) = c.join(static_args("", "i1"), t) else {
+            panic!("static members get no MEMBER_ID_REQUIRED, they wait for the rebalance")
+        };
+        let j1 = r1.try_recv().unwrap();
+        let a = j1.member_id.clone();
+        now_reply(c.sync("g", 1, (&a, Some("i1")), vec![], t));
+        let Reply::Later(mut r2) = c.join(static_args("", "i2"), t) else {
+            panic!()
+        };
+        now_reply(c.join(static_args(&a, "i1"), t));
+        let b = r2.try_recv().unwrap().member_id;
+        now_reply(c.sync(
+            "g",
+            2,
+            (&a, Some("i1")),
+            vec![(a.clone(), "p0".into()), (b.clone(), "p1".into())],
+            t,
+        ));
+        (a, b)
+    }
+
+    #[test]
+    fn restarted_static_member_takes_over_its_assignment_without_a_rebalance() {
+        let c = Coordinator::default();
+        let t = Instant::now();
+        let (a, b) = stable_static_pair(&c, t);
+        // i2 restarts: a new member id, same instance id, same protocols.
+        let j = now_reply(c.join(static_args("", "i2"), t));
+        assert_eq!(j.error, code::NONE);
+        assert_ne!(j.member_id, b);
+        assert_eq!((j.generation, j.leader.as_str()), (2, a.as_str()));
+        assert!(j.members.is_empty());
+        let s = now_reply(c.sync("g", 2, (&j.member_id, Some("i2")), vec![], t));
+        assert_eq!(s.assignment, Bytes::from_static(b"p1"));
+        // No rebalance: the other member heartbeats on undisturbed.
+        assert_eq!(c.heartbeat("g", 2, (&a, Some("i1")), t), code::NONE);
+        assert_eq!(c.describe("g").unwrap().state, State::Stable);
+        // The old id is fenced everywhere.
+        assert_eq!(
+            c.heartbeat("g", 2, (&b, Some("i2")), t),
+            code::FENCED_INSTANCE_ID
+        );
+        assert_eq!(
+            now_reply(c.sync("g", 2, (&b, Some("i2")), vec![], t)).error,
+            code::FENCED_INSTANCE_ID
+        );
+        assert_eq!(
+            c.check_commit("g", 2, (&b, Some("i2"))),
+            Err(code::FENCED_INSTANCE_ID)
+        );
+        assert_eq!(
+            now_reply(c.join(static_args(&b, "i2"), t)).error,
+            code::FENCED_INSTANCE_ID
+        );
+        assert_eq!(c.check_commit("g", 2, (&j.member_id, Some("i2"))), Ok(()));
+    }
+
+    #[test]
+    fn restarted_static_leader_is_not_told_to_reassign() {
+        let c = Coordinator::default();
+        let t = Instant::now();
+        let (a, b) = stable_static_pair(&c, t);
+        let old = now_reply(c.join(static_args("", "i1"), t));
+        assert_eq!(
+            old.leader, a,
+            "before v9: the old leader id, so no reassignment"
+        );
+        assert!(old.members.is_empty() && !old.skip_assignment);
+        let s = now_reply(c.sync("g", 2, (&old.member_id, Some("i1")), vec![], t));
+        assert_eq!(s.assignment, Bytes::from_static(b"p0"));
+        // v9+: told it leads, with every member, but to skip the assignment.
+        let v9 = now_reply(c.join(
+            JoinArgs {
+                supports_skip_assignment: true,
+                ..static_args("", "i1")
+            },
+            t,
+        ));
+        assert_eq!(v9.leader, v9.member_id);
+        assert!(v9.skip_assignment);
+        assert_eq!(v9.members.len(), 2);
+        assert_eq!(c.heartbeat("g", 2, (&b, Some("i2")), t), code::NONE);
+        // The next real rebalance is led by the new id.
+        c.leave("g", &[(String::new(), Some("i2".into()))], t);
+        let j = now_reply(c.join(static_args(&v9.member_id, "i1"), t));
+        assert_eq!(
+            (j.generation, j.leader.as_str()),
+            (3, v9.member_id.as_str())
+        );
+        assert_eq!(j.members.len(), 1);
+    }
+
+    #[test]
+    fn static_rejoin_with_another_protocol_rebalances() {
+        let c = Coordinator::default();
+        let t = Instant::now();
+        let (a, _) = stable_static_pair(&c, t);
+        let Reply::Later(mut r) = c.join(
+            JoinArgs {
+                protocols: vec![("roundrobin".into(), Bytes::new())],
+                ..static_args("", "i1")
+            },
+            t,
+        ) else {
+            panic!("a changed protocol choice waits for a rebalance")
+        };
+        assert_eq!(c.describe("g").unwrap().state, State::PreparingRebalance);
+        assert_eq!(
+            c.heartbeat("g", 2, (&a, Some("i1")), t),
+            code::FENCED_INSTANCE_ID
+        );
+        let members = c.describe("g").unwrap().members;
+        let b = members
+            .iter()
+            .find(|m| m.instance_id.as_deref() == Some("i2"))
+            .unwrap();
+        now_reply(c.join(static_args(&b.member_id, "i2"), t));
+        let j = r.try_recv().unwrap();
+        assert_eq!(
+            (j.generation, j.protocol.as_deref()),
+            (3, Some("roundrobin"))
+        );
+    }
+
+    #[test]
+    fn static_members_leave_by_instance_id_and_expire_by_session_timeout() {
+        let c = Coordinator::default();
+        let t = Instant::now();
+        let (a, b) = stable_static_pair(&c, t);
+        let codes = c.leave(
+            "g",
+            &[
+                ("someone-else".into(), Some("i2".into())),
+                (String::new(), Some("nobody".into())),
+                (String::new(), Some("i2".into())),
+            ],
+            t,
+        );
+        assert_eq!(
+            codes,
+            vec![
+                code::FENCED_INSTANCE_ID,
+                code::UNKNOWN_MEMBER_ID,
+                code::NONE
+            ]
+        );
+        assert_eq!(
+            c.heartbeat("g", 2, (&b, Some("i2")), t),
+            code::UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(
+            c.heartbeat("g", 2, (&a, Some("i1")), t),
+            code::REBALANCE_IN_PROGRESS
+        );
+        let j = now_reply(c.join(static_args(&a, "i1"), t));
+        now_reply(c.sync("g", j.generation, (&a, Some("i1")), vec![], t));
+        // Silent past its session timeout, a static member is removed like any other, and its
+        // instance id joins afresh.
+        c.expire(t + Duration::from_secs(11));
+        assert_eq!(c.describe("g").unwrap().state, State::Empty);
+        let Reply::Later(mut r) = c.join(static_args("", "i1"), t + Duration::from_secs(12)) else {
+            panic!()
+        };
+        let j = r.try_recv().unwrap();
+        assert_ne!(j.member_id, a);
+        assert_eq!(j.leader, j.member_id);
     }
 }

@@ -77,11 +77,13 @@ pub(crate) mod code {
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
     pub const INVALID_PARTITIONS: i16 = 37;
     pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
     pub const INVALID_REQUEST: i16 = 42;
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
     pub const MEMBER_ID_REQUIRED: i16 = 79;
+    pub const FENCED_INSTANCE_ID: i16 = 82;
     pub const INVALID_RECORD: i16 = 87;
 }
 
@@ -93,7 +95,9 @@ pub(crate) fn log_error_code(e: &LogError) -> i16 {
         }
         LogError::InvalidName { .. } => code::INVALID_TOPIC_EXCEPTION,
         LogError::StreamExists(_) => code::TOPIC_ALREADY_EXISTS,
-        LogError::InvalidPartitions(_) => code::INVALID_PARTITIONS,
+        LogError::InvalidPartitions(_) | LogError::PartitionsNotIncreased { .. } => {
+            code::INVALID_PARTITIONS
+        }
         LogError::OffsetOutOfRange { .. } => code::OFFSET_OUT_OF_RANGE,
         LogError::BatchTooLarge { .. } => code::MESSAGE_TOO_LARGE,
         LogError::Io { .. } | LogError::Corrupt { .. } => code::KAFKA_STORAGE_ERROR,

@@ -36,9 +36,9 @@ const COMMIT_EXTRAS_MAX: usize = 100_000;
 /// A commit's key: group, lower-cased topic, partition.
 type CommitKey = (String, String, u32);
 
-/// The parts of a commit the log's offset store cannot hold: the metadata string and an offset
-/// past the partition's end. Kept in memory only, so a restarted broker answers with the
-/// offset the log stored (the end, for one that was past it) and empty metadata.
+/// A commit the log's offset store cannot hold exactly: an offset past the partition's end
+/// (the log stores the end). Kept in memory only, so a restarted broker answers with the
+/// offset the log stored (the end) and the metadata committed with it.
 #[derive(Default)]
 pub(crate) struct CommitExtras {
     /// (group, lower-cased topic, partition) → (offset as committed, metadata).
@@ -58,7 +58,7 @@ impl CommitExtras {
     ) {
         let key = (group.to_string(), topic.to_ascii_lowercase(), partition);
         let mut map = self.map.lock();
-        if metadata.is_empty() && offset == stored {
+        if offset == stored {
             map.remove(&key);
         } else if map.len() < COMMIT_EXTRAS_MAX || map.contains_key(&key) {
             map.insert(key, (offset as i64, metadata.to_string()));
@@ -72,7 +72,7 @@ impl CommitExtras {
         }
     }
 
-    /// The offset and metadata as last committed, when they differ from what the log holds.
+    /// The offset and metadata as last committed, when the offset differs from the log's.
     fn get(&self, group: &str, topic: &str, partition: u32) -> Option<(i64, String)> {
         let key = (group.to_string(), topic.to_ascii_lowercase(), partition);
         self.map.lock().get(&key).cloned()
@@ -173,6 +173,7 @@ pub(crate) async fn join(
             .map(|p| (p.name.to_string(), p.metadata.clone()))
             .collect(),
         require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
     };
     let outcome = match broker.groups.join(args, Instant::now()) {
         Reply::Now(o) => o,
@@ -189,6 +190,7 @@ pub(crate) async fn join(
         .with_protocol_name(Some(s(outcome.protocol.unwrap_or_default())))
         .with_leader(s(outcome.leader))
         .with_member_id(s(outcome.member_id))
+        .with_skip_assignment(outcome.skip_assignment)
         .with_members(
             outcome
                 .members
@@ -213,7 +215,7 @@ pub(crate) async fn sync(broker: &Broker, req: SyncGroupRequest) -> SyncGroupRes
     let reply = broker.groups.sync(
         &req.group_id,
         req.generation_id,
-        &req.member_id,
+        (&req.member_id, req.group_instance_id.as_deref()),
         assignments,
         Instant::now(),
     );
@@ -236,26 +238,32 @@ pub(crate) fn heartbeat(broker: &Broker, req: HeartbeatRequest) -> HeartbeatResp
     let error = broker.groups.heartbeat(
         &req.group_id,
         req.generation_id,
-        &req.member_id,
+        (&req.member_id, req.group_instance_id.as_deref()),
         Instant::now(),
     );
     HeartbeatResponse::default().with_error_code(error)
 }
 
-/// LeaveGroup: one member (v0-2) or a batch (v3+).
+/// LeaveGroup: one member (v0-2) or a batch (v3+), each named by member id or, for static
+/// members, by instance id.
 pub(crate) fn leave(broker: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let now = Instant::now();
     if version < 3 {
         let codes = broker
             .groups
-            .leave(&req.group_id, &[req.member_id.to_string()], now);
+            .leave(&req.group_id, &[(req.member_id.to_string(), None)], now);
         return LeaveGroupResponse::default()
             .with_error_code(codes.first().copied().unwrap_or(code::NONE));
     }
-    let ids: Vec<String> = req
+    let ids: Vec<(String, Option<String>)> = req
         .members
         .iter()
-        .map(|m| m.member_id.to_string())
+        .map(|m| {
+            (
+                m.member_id.to_string(),
+                m.group_instance_id.as_ref().map(|i| i.to_string()),
+            )
+        })
         .collect();
     let codes = broker.groups.leave(&req.group_id, &ids, now);
     let members = req
@@ -336,7 +344,7 @@ pub(crate) async fn offset_commit(
     let check = broker.groups.check_commit(
         &req.group_id,
         req.generation_id_or_member_epoch,
-        &req.member_id,
+        (&req.member_id, req.group_instance_id.as_deref()),
     );
     let b = Arc::clone(broker);
     tokio::task::spawn_blocking(move || {
@@ -363,7 +371,7 @@ pub(crate) async fn offset_commit(
                             // past it is stored as the end and kept exactly beside it.
                             let end = b.log.stream(&t.name).and_then(|s| s.partitions.get(partition as usize).map(|p| p.end_offset));
                             let stored = end.map_or(offset, |end| offset.min(end));
-                            b.log.commit_offset(&group, &t.name, partition, stored).map_err(|e| {
+                            b.log.commit_offset_with_metadata(&group, &t.name, partition, stored, metadata).map_err(|e| {
                                 tracing::warn!(group, topic = %t.name.0, partition, error = %e, "offset commit failed");
                                 log_error_code(&e)
                             })?;
@@ -422,13 +430,10 @@ pub(crate) fn offset_fetch(broker: &Broker, req: OffsetFetchRequest) -> OffsetFe
                     let (offset, metadata) = match u32::try_from(p) {
                         Ok(p) => match broker.commit_extras.get(&group, &name, p) {
                             Some(extra) => extra,
-                            None => (
-                                broker
-                                    .log
-                                    .committed_offset(&group, &name, p)
-                                    .map_or(-1, |o| o as i64),
-                                String::new(),
-                            ),
+                            None => broker
+                                .log
+                                .committed_offset_with_metadata(&group, &name, p)
+                                .map_or((-1, String::new()), |(o, m)| (o as i64, m)),
                         },
                         Err(_) => (-1, String::new()),
                     };

@@ -29,6 +29,7 @@ pub const SUPPORTED_APIS: &[(i16, i16, i16)] = &[
     (ApiKey::DeleteTopics as i16, 1, 5),
     (ApiKey::InitProducerId as i16, 0, 4),
     (ApiKey::DescribeConfigs as i16, 1, 4),
+    (ApiKey::CreatePartitions as i16, 0, 3),
 ];
 
 /// Whether `version` of `api_key` is advertised (and so may be decoded).
@@ -95,6 +96,7 @@ mod tests {
                 ApiKey::DeleteTopics => range::<DeleteTopicsRequest>(),
                 ApiKey::InitProducerId => range::<InitProducerIdRequest>(),
                 ApiKey::DescribeConfigs => range::<DescribeConfigsRequest>(),
+                ApiKey::CreatePartitions => range::<CreatePartitionsRequest>(),
                 other => panic!("{other:?} advertised but not dispatched"),
             };
             assert!(

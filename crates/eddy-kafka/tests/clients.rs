@@ -368,3 +368,36 @@ fn admin_apis_list_offsets_configs_groups_and_delete() {
     let b = Broker::start(dir.path(), &[]);
     py(&["admin_apis", &b.addr, "adm"]);
 }
+
+#[test]
+fn create_partitions_grows_a_topic_for_producers_consumers_and_restarts() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_python();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Broker::start(dir.path(), &[]);
+    py(&["create_partitions", &b.addr, "grow"]);
+    b.kill9();
+    let b = Broker::start(dir.path(), &[]);
+    py(&["partitions_after_restart", &b.addr, "grow", "4"]);
+}
+
+#[test]
+fn restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_python();
+    let dir = tempfile::tempdir().unwrap();
+    let b = Broker::start(dir.path(), &[]);
+    py(&["static_member_restart", &b.addr, "static"]);
+}
+
+#[test]
+fn commit_metadata_survives_broker_restart() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_python();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Broker::start(dir.path(), &[]);
+    py(&["commit_metadata", &b.addr, "meta", "commit"]);
+    b.kill9();
+    let b = Broker::start(dir.path(), &[]);
+    py(&["commit_metadata", &b.addr, "meta", "check"]);
+}

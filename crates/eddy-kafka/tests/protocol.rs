@@ -1,5 +1,6 @@
 //! Hand-built frames against an in-process broker: bad input gets the Kafka answer (an error
-//! code, or a closed connection where no parseable answer exists), and the broker keeps serving.
+//! code, or a closed connection where no parseable answer exists), and the broker keeps serving;
+//! plus group requests no installed client sends (LeaveGroup v3 by instance id).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,4 +192,104 @@ async fn invalid_config_is_refused() {
         ..KafkaConfig::default()
     };
     assert!(serve(listener, log, config, async {}).await.is_err());
+}
+
+/// Appends a Kafka (non-flexible) string; `None` is the null string.
+fn put_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.extend_from_slice(&(s.len() as i16).to_be_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        None => out.extend_from_slice(&(-1i16).to_be_bytes()),
+    }
+}
+
+/// Reads a Kafka (non-flexible) string at `*at`, advancing it.
+fn take_str(b: &[u8], at: &mut usize) -> String {
+    let n = i16_at(b, *at) as usize;
+    let s = String::from_utf8(b[*at + 2..*at + 2 + n].to_vec()).unwrap();
+    *at += 2 + n;
+    s
+}
+
+/// JoinGroup v5 for group `g` with a static instance id; returns (error, generation, member id).
+async fn join_static(conn: &mut TcpStream, member_id: &str, instance: &str) -> (i16, i32, String) {
+    let mut body = Vec::new();
+    put_str(&mut body, Some("g"));
+    body.extend_from_slice(&10_000i32.to_be_bytes()); // session timeout
+    body.extend_from_slice(&10_000i32.to_be_bytes()); // rebalance timeout
+    put_str(&mut body, Some(member_id));
+    put_str(&mut body, Some(instance));
+    put_str(&mut body, Some("consumer"));
+    body.extend_from_slice(&1i32.to_be_bytes());
+    put_str(&mut body, Some("range"));
+    body.extend_from_slice(&0i32.to_be_bytes()); // empty metadata
+    conn.write_all(&request(11, 5, 7, &body)).await.unwrap();
+    let r = response(conn).await.expect("JoinGroup answer");
+    // correlation id, throttle time, error, generation, protocol name, leader, member id.
+    let error = i16_at(&r, 8);
+    let generation = i32::from_be_bytes([r[10], r[11], r[12], r[13]]);
+    let mut at = 14;
+    take_str(&r, &mut at);
+    take_str(&r, &mut at);
+    (error, generation, take_str(&r, &mut at))
+}
+
+/// LeaveGroup v3 for group `g`: each member's error code, in request order.
+async fn leave_v3(conn: &mut TcpStream, members: &[(&str, Option<&str>)]) -> Vec<i16> {
+    let mut body = Vec::new();
+    put_str(&mut body, Some("g"));
+    body.extend_from_slice(&(members.len() as i32).to_be_bytes());
+    for (id, instance) in members {
+        put_str(&mut body, Some(id));
+        put_str(&mut body, *instance);
+    }
+    conn.write_all(&request(13, 3, 8, &body)).await.unwrap();
+    let r = response(conn).await.expect("LeaveGroup answer");
+    // correlation id, throttle time, error, members: (member id, instance id, error).
+    assert_eq!(i16_at(&r, 8), 0, "top-level error");
+    let n = i32::from_be_bytes([r[10], r[11], r[12], r[13]]) as usize;
+    let mut at = 14;
+    (0..n)
+        .map(|_| {
+            take_str(&r, &mut at);
+            take_str(&r, &mut at);
+            at += 2;
+            i16_at(&r, at - 2)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn static_members_are_fenced_and_leave_by_instance_id() {
+    let b = start(KafkaConfig {
+        group_initial_rebalance_delay_ms: 0,
+        ..KafkaConfig::default()
+    })
+    .await;
+    let mut conn = TcpStream::connect(b.addr).await.unwrap();
+    // A static member gets its id at once (no MEMBER_ID_REQUIRED round trip).
+    let (error, generation, first) = join_static(&mut conn, "", "inst-1").await;
+    assert_eq!((error, generation), (0, 1));
+    assert!(!first.is_empty());
+    // The same instance again (a restart): a new member id takes over, the old one is fenced.
+    let (error, _, second) = join_static(&mut conn, "", "inst-1").await;
+    assert_eq!(error, 0);
+    assert_ne!(second, first);
+    let (error, _, _) = join_static(&mut conn, &first, "inst-1").await;
+    assert_eq!(error, 82, "FENCED_INSTANCE_ID");
+    let codes = leave_v3(
+        &mut conn,
+        &[
+            (&first, Some("inst-1")),
+            ("", Some("nobody")),
+            ("", Some("inst-1")),
+        ],
+    )
+    .await;
+    assert_eq!(codes, vec![82, 25, 0], "fenced, UNKNOWN_MEMBER_ID, left");
+    // Gone: its member id is unknown now.
+    let (error, _, _) = join_static(&mut conn, &second, "inst-1").await;
+    assert_eq!(error, 25);
 }

@@ -32,6 +32,17 @@ pub enum LogError {
     /// A partition count outside `1..=MAX_PARTITIONS`.
     #[error("invalid partition count {0} (allowed 1..={max})", max = crate::MAX_PARTITIONS)]
     InvalidPartitions(u32),
+    /// `add_partitions` asked for no more partitions than the stream has (partitions are never
+    /// removed: that would drop data and remap keys).
+    #[error("stream {stream:?} has {current} partitions; cannot change to {requested}")]
+    PartitionsNotIncreased {
+        /// The stream asked for.
+        stream: String,
+        /// Its partition count.
+        current: u32,
+        /// The count asked for.
+        requested: u32,
+    },
     /// The offset is outside `start..=end` of the partition.
     #[error("offset {offset} out of range {start}..={end}")]
     OffsetOutOfRange {

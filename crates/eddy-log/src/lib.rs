@@ -8,7 +8,8 @@
 //! - `segment.rs`: one segment = `<base>.log` (CRC-checked batches) + `<base>.index` (sparse
 //!   offset → position entries); recovery truncates a torn tail.
 //! - `batch.rs`: the on-disk batch format (header with base offset, count, timestamps, CRC).
-//! - `offsets.rs`: committed consumer-group offsets, an append-only CRC-checked file.
+//! - `offsets.rs`: committed consumer-group offsets (with optional commit metadata), an
+//!   append-only CRC-checked file.
 //!
 //! On-disk format and crash behaviour are described in `docs/internals/log.md`.
 #![deny(missing_docs)]
@@ -25,6 +26,7 @@ pub use batch::{MAX_BATCH_BYTES, StoredBatch};
 pub use config::{DEFAULT_FSYNC_INTERVAL_MS, FsyncPolicy, LogConfig, ParseFsyncPolicyError};
 pub use error::LogError;
 pub use log::{Log, MAX_PARTITIONS, validate_stream_name};
+pub use offsets::MAX_COMMIT_METADATA_BYTES;
 
 use bytes::Bytes;
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::batch::{self, StoredBatch};
-use crate::offsets::Offsets;
+use crate::offsets::{MAX_COMMIT_METADATA_BYTES, Offsets};
 use crate::partition::{Partition, sync_dir};
 use crate::{AppendInfo, FsyncPolicy, LogConfig, LogError, Record, StoredRecord, StreamInfo};
 
@@ -59,9 +59,11 @@ struct StreamMeta {
     format: Option<String>,
 }
 
+/// A stream's shape at one moment. Never mutated: `add_partitions` installs a new `Stream`
+/// sharing the old partitions, so appends and reads take no extra lock.
 struct Stream {
     name: String,
-    partitions: Vec<Partition>,
+    partitions: Vec<Arc<Partition>>,
     format: Option<String>,
 }
 
@@ -69,7 +71,7 @@ impl Stream {
     fn info(&self) -> StreamInfo {
         StreamInfo {
             name: self.name.clone(),
-            partitions: self.partitions.iter().map(Partition::info).collect(),
+            partitions: self.partitions.iter().map(|p| p.info()).collect(),
             format: self.format.clone(),
         }
     }
@@ -77,6 +79,7 @@ impl Stream {
     fn partition(&self, partition: u32) -> Result<&Partition, LogError> {
         self.partitions
             .get(partition as usize)
+            .map(|p| &**p)
             .ok_or_else(|| LogError::UnknownPartition {
                 stream: self.name.clone(),
                 partition,
@@ -153,7 +156,7 @@ impl Log {
                 ));
             }
             let partitions = (0..meta.partitions)
-                .map(|p| Partition::open(path.join(p.to_string()), p, &config))
+                .map(|p| Partition::open(path.join(p.to_string()), p, &config).map(Arc::new))
                 .collect::<Result<_, _>>()?;
             streams.insert(
                 key,
@@ -248,7 +251,7 @@ impl Log {
             sync_dir(&self.inner.dir.join("streams"))?;
         }
         let parts = (0..partitions)
-            .map(|p| Partition::open(dir.join(p.to_string()), p, &self.inner.config))
+            .map(|p| Partition::open(dir.join(p.to_string()), p, &self.inner.config).map(Arc::new))
             .collect::<Result<_, _>>()?;
         let stream = Arc::new(Stream {
             name: name.to_string(),
@@ -259,6 +262,76 @@ impl Log {
         self.inner.streams.write().insert(key, stream);
         tracing::info!(stream = name, partitions, "stream created");
         Ok(info)
+    }
+
+    /// Grows a stream to `new_total` partitions (Kafka CreatePartitions); existing partitions and
+    /// their data are untouched. `PartitionsNotIncreased` unless `new_total` is above the current
+    /// count; durable (survives `kill -9`, and power loss unless the policy is `Never`) on return.
+    pub fn add_partitions(&self, name: &str, new_total: u32) -> Result<StreamInfo, LogError> {
+        let _admin = self.inner.admin.lock();
+        let old = self.get(name)?;
+        check_growth(&old, new_total)?;
+        let key = old.name.to_ascii_lowercase();
+        let dir = self.inner.dir.join("streams").join(&key);
+        let durable = self.inner.config.fsync != FsyncPolicy::Never;
+        let current = old.partitions.len() as u32;
+        // New partition directories first: until meta.json names them they are ignored at open,
+        // so a crash here leaves the stream as it was. A leftover of such a crash is emptied,
+        // since nothing in it was ever readable.
+        let mut added = Vec::with_capacity((new_total - current) as usize);
+        for p in current..new_total {
+            let pdir = dir.join(p.to_string());
+            if pdir.exists() {
+                tracing::warn!(path = %pdir.display(), "removing partition left by an interrupted add_partitions");
+                std::fs::remove_dir_all(&pdir).map_err(io("clean", &pdir))?;
+            }
+            added.push(Arc::new(Partition::open(pdir, p, &self.inner.config)?));
+        }
+        if durable {
+            sync_dir(&dir)?;
+        }
+        // Then the new count, replacing meta.json atomically (write, fsync, rename, fsync dir).
+        let meta = serde_json::to_vec(&StreamMeta {
+            name: old.name.clone(),
+            partitions: new_total,
+            format: old.format.clone(),
+        })
+        .map_err(|e| LogError::io("encode stream metadata", std::io::Error::other(e)))?;
+        let staged = dir.join("meta.json.tmp");
+        std::fs::write(&staged, meta).map_err(io("write", &staged))?;
+        if durable {
+            std::fs::File::open(&staged)
+                .and_then(|f| f.sync_all())
+                .map_err(io("fsync", &staged))?;
+        }
+        let meta_path = dir.join("meta.json");
+        std::fs::rename(&staged, &meta_path).map_err(io("rename into place", &meta_path))?;
+        if durable {
+            sync_dir(&dir)?;
+        }
+        let mut partitions = old.partitions.clone();
+        partitions.extend(added);
+        let stream = Arc::new(Stream {
+            name: old.name.clone(),
+            partitions,
+            format: old.format.clone(),
+        });
+        let info = stream.info();
+        self.inner.streams.write().insert(key, stream);
+        tracing::info!(stream = %old.name, from = current, to = new_total, "partitions added");
+        Ok(info)
+    }
+
+    /// Checks what `add_partitions(name, new_total)` would check, changing nothing (Kafka's
+    /// `validate_only`).
+    pub fn validate_add_partitions(&self, name: &str, new_total: u32) -> Result<(), LogError> {
+        check_growth(&*self.get(name)?, new_total)
+    }
+
+    /// The stream's current partition count (`None`: no such stream). Cheap (one read lock);
+    /// jobs and consumers poll it to notice partitions added while they run.
+    pub fn partition_count(&self, name: &str) -> Option<u32> {
+        self.get(name).ok().map(|s| s.partitions.len() as u32)
     }
 
     /// Returns the stream, creating it with `default_partitions` if absent.
@@ -409,6 +482,25 @@ impl Log {
         partition: u32,
         offset: u64,
     ) -> Result<(), LogError> {
+        self.commit_offset_with_metadata(group, stream, partition, offset, "")
+    }
+
+    /// `commit_offset` plus an opaque string stored with the offset (Kafka's commit metadata),
+    /// durable the same way; at most `MAX_COMMIT_METADATA_BYTES` (else `BatchTooLarge`).
+    pub fn commit_offset_with_metadata(
+        &self,
+        group: &str,
+        stream: &str,
+        partition: u32,
+        offset: u64,
+        metadata: &str,
+    ) -> Result<(), LogError> {
+        if metadata.len() > MAX_COMMIT_METADATA_BYTES {
+            return Err(LogError::BatchTooLarge {
+                bytes: metadata.len() as u64,
+                max: MAX_COMMIT_METADATA_BYTES as u64,
+            });
+        }
         if group.is_empty() || group.len() > usize::from(u16::MAX) {
             return Err(LogError::InvalidName {
                 name: group.to_string(),
@@ -427,15 +519,29 @@ impl Log {
         self.inner.offsets.lock().commit(
             (group.to_string(), stream.to_ascii_lowercase(), partition),
             offset,
+            metadata,
         )
     }
 
     /// The group's last committed offset for the partition, if any.
     pub fn committed_offset(&self, group: &str, stream: &str, partition: u32) -> Option<u64> {
+        self.committed_offset_with_metadata(group, stream, partition)
+            .map(|(offset, _)| offset)
+    }
+
+    /// The group's last committed offset for the partition and the metadata committed with it
+    /// (empty if none), as Kafka's OffsetFetch answers.
+    pub fn committed_offset_with_metadata(
+        &self,
+        group: &str,
+        stream: &str,
+        partition: u32,
+    ) -> Option<(u64, String)> {
         self.inner
             .offsets
             .lock()
             .get(&(group.to_string(), stream.to_ascii_lowercase(), partition))
+            .cloned()
     }
 
     /// Every group's committed offsets, sorted by group, stream and partition; offsets of
@@ -481,6 +587,22 @@ impl Log {
         }
         self.inner.offsets.lock().sync()
     }
+}
+
+/// `new_total` must exceed the stream's partition count and stay within `MAX_PARTITIONS`.
+fn check_growth(stream: &Stream, new_total: u32) -> Result<(), LogError> {
+    let current = stream.partitions.len() as u32;
+    if new_total > MAX_PARTITIONS {
+        return Err(LogError::InvalidPartitions(new_total));
+    }
+    if new_total <= current {
+        return Err(LogError::PartitionsNotIncreased {
+            stream: stream.name.clone(),
+            current,
+            requested: new_total,
+        });
+    }
+    Ok(())
 }
 
 /// Starts the group-commit thread: every `interval` it fsyncs partitions written meanwhile.

@@ -1,5 +1,6 @@
 //! A real crash: a child process appends and prints each acknowledged offset, the parent
-//! SIGKILLs it mid-stream and checks every acknowledged record is there, byte for byte.
+//! SIGKILLs it mid-stream and checks every acknowledged record is there, byte for byte, in
+//! partitions created with the stream and added to it later.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -35,7 +36,14 @@ fn record(partition: u32, offset: u64) -> Record {
 /// Child mode: one writer thread per partition, appending forever and acknowledging on stdout.
 fn run_child(dir: &Path) {
     let log = Log::open(dir, config()).expect("open log in child");
-    log.get_or_create_stream("Crash").expect("create stream");
+    // Created with one partition and grown, so the added partition's durability is checked too.
+    if log.stream("Crash").is_none() {
+        log.create_stream("Crash", 1).expect("create stream");
+    }
+    if log.partition_count("crash") != Some(PARTITIONS) {
+        log.add_partitions("crash", PARTITIONS)
+            .expect("add partitions");
+    }
     std::thread::scope(|scope| {
         for partition in 0..PARTITIONS {
             let log = &log;

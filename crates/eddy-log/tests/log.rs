@@ -704,3 +704,216 @@ fn readers_following_a_writer_see_only_whole_batches_in_order() {
     writer.join().unwrap();
     assert_eq!(next, 3000);
 }
+
+#[test]
+fn added_partitions_take_appends_and_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), always()).unwrap();
+        log.create_stream_with_format("Orders", 2, Some("csv"))
+            .unwrap();
+        fill(&log, "orders", 1, 20);
+        // A poller (a job) that looked before the change sees the new count after it.
+        assert_eq!(log.partition_count("ORDERS"), Some(2));
+        assert!(matches!(
+            log.append("orders", 3, &[record(0)]),
+            Err(LogError::UnknownPartition { partitions: 2, .. })
+        ));
+        let info = log.add_partitions("ORDERS", 5).unwrap();
+        assert_eq!(info.partitions.len(), 5);
+        assert_eq!(log.partition_count("orders"), Some(5));
+        fill(&log, "orders", 3, 9);
+        fill(&log, "orders", 1, 0);
+        // The old partitions keep their data and their end offsets.
+        assert_eq!(log.stream("orders").unwrap().partitions[1].end_offset, 20);
+    }
+    let log = Log::open(dir.path(), config()).unwrap();
+    let info = log.stream("orders").unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.format.as_deref()),
+        ("Orders", Some("csv"))
+    );
+    let ends: Vec<_> = info.partitions.iter().map(|p| p.end_offset).collect();
+    assert_eq!(ends, vec![0, 20, 0, 9, 0]);
+    read_all(&log, "orders", 3)
+        .iter()
+        .zip(0..)
+        .for_each(|(r, i)| check(r, i));
+    read_all(&log, "orders", 1)
+        .iter()
+        .zip(0..)
+        .for_each(|(r, i)| check(r, i));
+    let next = log.append("orders", 4, &[record(0)]).unwrap();
+    assert_eq!((next.base_offset, next.next_offset), (0, 1));
+}
+
+#[test]
+fn partitions_never_shrink_and_validation_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    log.create_stream("t", 3).unwrap();
+    for n in [0, 2, 3] {
+        assert!(matches!(
+            log.add_partitions("t", n),
+            Err(LogError::PartitionsNotIncreased {
+                current: 3,
+                requested,
+                ..
+            }) if requested == n
+        ));
+        assert!(log.validate_add_partitions("t", n).is_err());
+    }
+    assert!(matches!(
+        log.add_partitions("t", eddy_log::MAX_PARTITIONS + 1),
+        Err(LogError::InvalidPartitions(_))
+    ));
+    assert!(matches!(
+        log.add_partitions("missing", 4),
+        Err(LogError::UnknownStream(_))
+    ));
+    log.validate_add_partitions("t", 4).unwrap();
+    assert_eq!(log.partition_count("t"), Some(3));
+    assert_eq!(log.partition_count("missing"), None);
+    // Subscribers of an old partition keep working across the change.
+    let mut rx = log.subscribe("t", 0).unwrap();
+    log.add_partitions("t", 4).unwrap();
+    log.append("t", 0, &[record(0)]).unwrap();
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow_and_update(), 1);
+}
+
+#[test]
+fn an_interrupted_add_leaves_the_stream_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), config()).unwrap();
+        log.create_stream("t", 2).unwrap();
+        fill(&log, "t", 0, 3);
+    }
+    // A crash after the new partition directory was made but before meta.json named it.
+    let stray = dir.path().join("streams").join("t").join("2");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("00000000000000000000.log"), b"junk").unwrap();
+    std::fs::write(dir.path().join("streams/t/meta.json.tmp"), b"{").unwrap();
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.partition_count("t"), Some(2));
+    log.add_partitions("t", 3).unwrap();
+    assert_eq!(read_all(&log, "t", 2).len(), 0);
+    fill(&log, "t", 2, 4);
+    drop(log);
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.partition_count("t"), Some(3));
+    assert_eq!(read_all(&log, "t", 2).len(), 4);
+    assert_eq!(read_all(&log, "t", 0).len(), 3);
+}
+
+#[test]
+fn commit_metadata_survives_reopen_and_old_offset_files_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // An offsets.log as written before metadata was stored: len, crc, group, stream,
+    // partition, offset.
+    let mut payload = Vec::new();
+    for s in ["old-group", "orders"] {
+        payload.extend_from_slice(&(s.len() as u16).to_le_bytes());
+        payload.extend_from_slice(s.as_bytes());
+    }
+    payload.extend_from_slice(&1u32.to_le_bytes());
+    payload.extend_from_slice(&3u64.to_le_bytes());
+    let mut entry = (payload.len() as u32).to_le_bytes().to_vec();
+    entry.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    entry.extend_from_slice(&payload);
+    std::fs::write(dir.path().join("offsets.log"), &entry).unwrap();
+    {
+        let log = Log::open(dir.path(), always()).unwrap();
+        log.create_stream("Orders", 2).unwrap();
+        fill(&log, "orders", 1, 10);
+        assert_eq!(
+            log.committed_offset_with_metadata("old-group", "orders", 1),
+            Some((3, String::new()))
+        );
+        log.commit_offset_with_metadata("g", "Orders", 1, 5, "checkpoint é 5")
+            .unwrap();
+        log.commit_offset_with_metadata("g", "orders", 0, 0, "")
+            .unwrap();
+        log.commit_offset_with_metadata("h", "orders", 1, 2, "first")
+            .unwrap();
+        log.commit_offset_with_metadata("h", "orders", 1, 4, "")
+            .unwrap();
+        let big = "x".repeat(eddy_log::MAX_COMMIT_METADATA_BYTES + 1);
+        assert!(matches!(
+            log.commit_offset_with_metadata("g", "orders", 1, 6, &big),
+            Err(LogError::BatchTooLarge { .. })
+        ));
+    }
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(
+        log.committed_offset_with_metadata("g", "ORDERS", 1),
+        Some((5, "checkpoint é 5".to_string()))
+    );
+    assert_eq!(
+        log.committed_offset_with_metadata("g", "orders", 0),
+        Some((0, String::new()))
+    );
+    // The last commit wins, metadata included.
+    assert_eq!(
+        log.committed_offset_with_metadata("h", "orders", 1),
+        Some((4, String::new()))
+    );
+    assert_eq!(log.committed_offset("old-group", "orders", 1), Some(3));
+}
+
+#[test]
+fn appends_running_while_partitions_are_added_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(
+        Log::open(
+            dir.path(),
+            LogConfig {
+                fsync: FsyncPolicy::IntervalMs(5),
+                ..small_segments()
+            },
+        )
+        .unwrap(),
+    );
+    log.create_stream("s", 1).unwrap();
+    // A writer that appends to every partition the stream has, as a producer refreshing its
+    // metadata would, until it has written 20 rounds over all 8.
+    let writer = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut next = vec![0u64; 8];
+            while next[7] < 20 {
+                let n = log.partition_count("s").unwrap();
+                for p in 0..n {
+                    let i = next[p as usize];
+                    let info = log.append("s", p, &[record(i)]).unwrap();
+                    assert_eq!(info.base_offset, i);
+                    next[p as usize] += 1;
+                }
+            }
+            next
+        })
+    };
+    for total in 2..=8 {
+        // Each change lands while the writer is running.
+        let end = |log: &Log| log.stream("s").unwrap().partitions[0].end_offset;
+        let seen = end(&log);
+        while end(&log) < seen + 3 && !writer.is_finished() {
+            std::thread::yield_now();
+        }
+        log.add_partitions("s", total).unwrap();
+    }
+    let written = writer.join().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), config()).unwrap();
+    assert_eq!(log.partition_count("s"), Some(8));
+    for (p, &n) in (0..).zip(&written) {
+        let all = read_all(&log, "s", p);
+        assert_eq!(all.len() as u64, n, "partition {p}");
+        all.iter().zip(0..).for_each(|(r, i)| check(r, i));
+    }
+    assert!(
+        written[0] > written[7],
+        "partition 0 was written before the others existed"
+    );
+}

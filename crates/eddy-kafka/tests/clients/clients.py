@@ -372,6 +372,163 @@ def admin_apis(addr, topic):
     print("ok admin")
 
 
+def create_partitions(addr, topic):
+    """AdminClient.create_partitions grows a topic: errors as Kafka gives them, validate_only
+    changes nothing, a subscribed consumer is assigned the new partitions, and records produced
+    to a new partition are consumed from it."""
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewPartitions
+    admin = AdminClient({"bootstrap.servers": addr})
+    create_topic(addr, topic, partitions=2)
+
+    def grow(name, count, validate_only=False):
+        fs = admin.create_partitions([NewPartitions(name, count)], validate_only=validate_only, request_timeout=10)
+        try:
+            fs[name].result(timeout=30)
+            return KafkaError.NO_ERROR
+        except KafkaException as e:
+            return e.args[0].code()
+
+    def count():
+        return len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
+
+    assert grow(topic, 2) == KafkaError.INVALID_PARTITIONS
+    assert grow(topic, 1) == KafkaError.INVALID_PARTITIONS
+    assert grow(f"{topic}-missing", 4) == KafkaError.UNKNOWN_TOPIC_OR_PART
+    assert grow(topic, 4, validate_only=True) == KafkaError.NO_ERROR
+    assert count() == 2
+    # A consumer subscribed before the change: its group rebalances onto the new partitions.
+    c = confluent_consumer(addr, f"g-{topic}", **{"topic.metadata.refresh.interval.ms": 1000})
+    c.subscribe([topic])
+    deadline = time.time() + 30
+    while len(c.assignment()) < 2 and time.time() < deadline:
+        c.poll(0.2)
+    assert sorted(tp.partition for tp in c.assignment()) == [0, 1], c.assignment()
+    assert grow(topic, 4) == KafkaError.NO_ERROR
+    assert count() == 4
+    deadline = time.time() + 30
+    while len(c.assignment()) < 4 and time.time() < deadline:
+        c.poll(0.2)
+    assert sorted(tp.partition for tp in c.assignment()) == [0, 1, 2, 3], c.assignment()
+    p = confluent_producer(addr)
+    for part in (0, 3):
+        for i in range(10):
+            k, v, h = expected(i, "cp")
+            p.produce(topic, value=v, key=k, headers=h, timestamp=BASE_TS + i, partition=part)
+    assert p.flush(30) == 0
+    got = {}
+    deadline = time.time() + 60
+    while sum(len(v) for v in got.values()) < 20 and time.time() < deadline:
+        for m in c.consume(100, 0.5):
+            assert m.error() is None, m.error()
+            got.setdefault(m.partition(), []).append(check_message(m.key(), m.value(), m.headers() or [], m.timestamp()[1], "cp"))
+    c.close()
+    assert got == {0: list(range(10)), 3: list(range(10))}, got
+    print("ok grew to 4")
+
+
+def partitions_after_restart(addr, topic, partitions):
+    """After a broker restart the topic still has its grown partition count, and the records
+    of the last partition are still there."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": addr})
+    n = len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
+    assert n == int(partitions), n
+    c = confluent_consumer(addr, f"g2-{topic}")
+    c.assign([TopicPartition(topic, n - 1, 0)])
+    got = []
+    deadline = time.time() + 30
+    while len(got) < 10 and time.time() < deadline:
+        for m in c.consume(100, 0.5):
+            assert m.error() is None, m.error()
+            got.append(check_message(m.key(), m.value(), m.headers() or [], m.timestamp()[1], "cp"))
+    c.close()
+    assert got == list(range(10)), got
+    print(f"ok {n} partitions")
+
+
+def static_member_restart(addr, topic):
+    """Static membership (KIP-345, confluent-kafka `group.instance.id`): a static consumer that
+    closes (librdkafka sends no LeaveGroup for it) and restarts with the same instance id gets
+    the same partitions back within the session timeout, and the other member sees no
+    rebalance. DescribeGroups shows the instance ids."""
+    from confluent_kafka.admin import AdminClient
+    create_topic(addr, topic, partitions=4)
+    group = f"g-{topic}"
+    events = {"a": [], "b": []}
+
+    def consumer(name):
+        c = confluent_consumer(addr, group, **{
+            "group.instance.id": f"inst-{name}",
+            "client.id": f"static-{name}",
+            "session.timeout.ms": 10000,
+            "partition.assignment.strategy": "range",
+        })
+        c.subscribe([topic],
+                    on_assign=lambda _c, ps: events[name].append(("assign", sorted(p.partition for p in ps))),
+                    on_revoke=lambda _c, ps: events[name].append(("revoke", sorted(p.partition for p in ps))))
+        return c
+
+    def poll_until(done, *cs, timeout=30):
+        deadline = time.time() + timeout
+        while not done() and time.time() < deadline:
+            for c in cs:
+                c.poll(0.1)
+        assert done(), events
+
+    a = consumer("a")
+    b = consumer("b")
+    poll_until(lambda: len(a.assignment()) + len(b.assignment()) == 4 and a.assignment() and b.assignment(), a, b)
+    # Let any rebalance the two arrivals caused settle.
+    before_b = sorted(p.partition for p in b.assignment())
+    before_a = sorted(p.partition for p in a.assignment())
+    admin = AdminClient({"bootstrap.servers": addr})
+    desc = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    assert sorted(m.group_instance_id for m in desc.members) == ["inst-a", "inst-b"], desc.members
+    old_ids = {m.group_instance_id: m.member_id for m in desc.members}
+    a_events = len(events["a"])
+    started = time.time()
+    b.close()
+    b = consumer("b")
+    poll_until(lambda: b.assignment(), a, b)
+    took = time.time() - started
+    assert sorted(p.partition for p in b.assignment()) == before_b, (b.assignment(), before_b)
+    assert took < 10, f"took {took:.1f}s: waited for the session timeout, not a static rejoin"
+    # a keeps polling a while: no revoke, no assign.
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        a.poll(0.1)
+        b.poll(0.1)
+    assert len(events["a"]) == a_events, events["a"]
+    assert sorted(p.partition for p in a.assignment()) == before_a
+    desc = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    new_ids = {m.group_instance_id: m.member_id for m in desc.members}
+    assert new_ids["inst-a"] == old_ids["inst-a"] and new_ids["inst-b"] != old_ids["inst-b"], (old_ids, new_ids)
+    assert str(desc.state).endswith("STABLE"), desc.state
+    a.close()
+    b.close()
+    print(f"ok static rejoin in {took:.1f}s")
+
+
+def commit_metadata(addr, topic, phase):
+    """OffsetCommit metadata (confluent-kafka TopicPartition.metadata) is answered by
+    OffsetFetch; phase `commit` commits, phase `check` runs after a broker restart."""
+    from confluent_kafka import TopicPartition
+    group = f"g-{topic}"
+    if phase == "commit":
+        create_topic(addr, topic, partitions=2)
+        confluent_produce(addr, topic, 20, "md")
+    c = confluent_consumer(addr, group)
+    if phase == "commit":
+        c.commit(offsets=[TopicPartition(topic, 0, 3, metadata="ckpt=3;é"),
+                          TopicPartition(topic, 1, 2, metadata="")], asynchronous=False)
+    got = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)
+    c.close()
+    assert [(tp.partition, tp.offset, tp.metadata or "") for tp in got] == [(0, 3, "ckpt=3;é"), (1, 2, "")], got
+    print(f"ok metadata {phase}")
+
+
 def group_of_3_consumes_all(addr, topic, n, partitions):
     """N messages with keys and headers over PARTITIONS partitions, then a group of 3 members
     (one thread each) consumes them all: every message at least once, each member a share.

@@ -19,17 +19,14 @@ SKIP=(
     #      and expects keyless records refused; eddy has neither AlterConfigs nor compaction
     0028 # long topic names: a known issue upstream (flagged TEST_F_KNOWN_ISSUE)
     0038 # performance soak (4 M messages); bench/kafka/run.sh measures throughput instead
-    0044 # CreatePartitions: an eddy stream's partition count is fixed at creation
     0052 # creates LogAppendTime topics with kafka-topics.sh (needs KAFKA_PATH and ZooKeeper)
-    0069 # CreatePartitions (see 0044)
     0077 # log compaction: eddy's log does not compact
-    0081 # admin API: AlterConfigs, CreatePartitions, DeleteRecords, DeleteGroups, ACLs
+    0081 # admin API: AlterConfigs, DeleteRecords, DeleteGroups, ACLs
     0092 # mixed MsgVersion 0/1 produce: eddy accepts record batches (v2) only
     0098 # transactions (uses the Java TransactionalProducer via KAFKA_PATH)
     0101 # fetch from follower: needs several brokers with racks
     0103 # transactions
     0109 # changes the broker's auto.create.topics.enable with kafka-configs.sh (KAFKA_PATH)
-    0112 # CreatePartitions (see 0044)
     0115 # producer authorization: needs ACLs
     0119 # consumer authorization: needs ACLs
     0126 # OIDC SASL/OAUTHBEARER
