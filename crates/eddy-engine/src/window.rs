@@ -7,8 +7,9 @@
 //! O(1) each; session windows keep one open session per `OVER (PARTITION BY ...)` key.
 //! All state serialises for snapshots, with groups written in key order.
 
-use crate::agg::{AggKind, AggState, RetractState};
+use crate::agg::{AggKind, RetractState};
 use crate::error::EvalError;
+use crate::groups::Groups;
 use crate::value::Value;
 use hashbrown::HashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -106,41 +107,6 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
     }
 }
 
-/// One group: its first event (read by non-aggregate expressions) and aggregate states.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Group {
-    first: Value,
-    aggs: Vec<AggState>,
-}
-
-impl Group {
-    fn new(first: Value, kinds: &[AggKind]) -> Group {
-        Group {
-            first,
-            aggs: kinds.iter().map(|k| AggState::new(*k)).collect(),
-        }
-    }
-
-    fn update(&mut self, args: &[Value]) -> Result<(), EvalError> {
-        let mut result = Ok(());
-        for (state, arg) in self.aggs.iter_mut().zip(args) {
-            if let Err(e) = state.update(arg) {
-                result = Err(e);
-            }
-        }
-        result
-    }
-
-    fn finish(self, end: i64, key: Box<[Value]>, out: &mut ClosedRows) {
-        out.push(
-            end,
-            key.into(),
-            self.first,
-            self.aggs.iter().map(AggState::result),
-        );
-    }
-}
-
 /// A group of a window that closed: what the SELECT list and HAVING are evaluated on.
 pub(crate) struct Closed {
     pub end: i64,
@@ -163,7 +129,7 @@ pub(crate) struct ClosedRows {
 
 impl ClosedRows {
     /// Appends a closed group and its aggregate results (`width` of them).
-    fn push(
+    pub(crate) fn push(
         &mut self,
         end: i64,
         key: Arc<[Value]>,
@@ -211,7 +177,7 @@ pub(crate) struct Input<'a> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Table {
     Fixed {
-        windows: BTreeMap<i64, KeyMap<Group>>,
+        windows: BTreeMap<i64, Groups>,
         /// Windows ending at or before this were emitted; late contributions are ignored.
         closed: Option<i64>,
         /// Groups in the last window, to size the next one and skip rehashing.
@@ -223,7 +189,7 @@ pub(crate) enum Table {
     Session {
         sessions: KeyMap<Session>,
         /// Sessions that ended during processing, emitted at the next close.
-        ended: Vec<(i64, KeyMap<Group>)>,
+        ended: Vec<(i64, Groups)>,
         closed: Option<i64>,
     },
 }
@@ -233,7 +199,7 @@ pub(crate) enum Table {
 pub(crate) struct Session {
     start: i64,
     last: i64,
-    groups: KeyMap<Group>,
+    groups: Groups,
 }
 
 impl Session {
@@ -276,7 +242,7 @@ impl Table {
 
     /// Whether this state fits `window` (a snapshot of another query does not).
     pub(crate) fn fits(&self, window: Window, aggs: usize) -> bool {
-        let groups_ok = |g: &Group| g.aggs.len() == aggs;
+        let groups_ok = |g: &Groups| g.fits(aggs);
         match (self, window) {
             (Table::Rolling(r), Window::Sliding { .. } | Window::Hopping { .. }) => {
                 // A table that never saw an event does not know its width yet.
@@ -288,15 +254,11 @@ impl Table {
                 },
                 Window::Session { .. },
             ) => {
-                sessions
-                    .0
-                    .values()
-                    .flat_map(|s| s.groups.0.values())
-                    .all(groups_ok)
-                    && ended.iter().flat_map(|e| e.1.0.values()).all(groups_ok)
+                sessions.0.values().all(|s| groups_ok(&s.groups))
+                    && ended.iter().all(|e| groups_ok(&e.1))
             }
             (Table::Fixed { windows, .. }, Window::Tumbling { .. } | Window::Snapshot) => {
-                windows.values().flat_map(|g| g.0.values()).all(groups_ok)
+                windows.values().all(groups_ok)
             }
             _ => false,
         }
@@ -309,7 +271,6 @@ impl Table {
         kinds: &[AggKind],
         e: &Input,
     ) -> Result<(), EvalError> {
-        let new_group = || Group::new(e.record.clone(), kinds);
         match self {
             Table::Fixed {
                 windows,
@@ -322,15 +283,10 @@ impl Table {
                         return;
                     }
                     let hint = *capacity_hint;
-                    let groups = &mut windows
+                    let groups = windows
                         .entry(end)
-                        .or_insert_with(|| KeyMap(HashMap::with_capacity(hint)))
-                        .0;
-                    let group = match groups.get_mut(e.key) {
-                        Some(g) => g,
-                        None => groups.entry(e.key.into()).or_insert_with(new_group),
-                    };
-                    if let Err(err) = group.update(e.args) {
+                        .or_insert_with(|| Groups::with_capacity(hint));
+                    if let Err(err) = groups.add(e.key, e.record, kinds, e.args) {
                         result = Err(err);
                     }
                 });
@@ -357,7 +313,7 @@ impl Table {
                         let s = Session {
                             start: e.time,
                             last: e.time,
-                            groups: KeyMap::default(),
+                            groups: Groups::default(),
                         };
                         sessions.0.insert(e.partition.into(), s);
                         continue;
@@ -365,24 +321,20 @@ impl Table {
                     let (end, by_max) = s.end(timeout, max_duration);
                     if e.time <= end {
                         s.last = s.last.max(e.time);
-                        let group = match s.groups.0.get_mut(e.key) {
-                            Some(g) => g,
-                            None => s.groups.0.entry(e.key.into()).or_insert_with(new_group),
-                        };
-                        return group.update(e.args);
+                        return s.groups.add(e.key, e.record, kinds, e.args);
                     }
                     let groups = std::mem::take(&mut s.groups);
-                    if by_max && !groups.0.is_empty() {
+                    if by_max && !groups.is_empty() {
                         // A new session opens at the check instant.
                         *s = Session {
                             start: end,
                             last: end,
-                            groups: KeyMap::default(),
+                            groups: Groups::default(),
                         };
                         ended.push((end, groups));
                     } else {
                         sessions.0.remove(e.partition);
-                        if !groups.0.is_empty() {
+                        if !groups.is_empty() {
                             ended.push((end, groups));
                         }
                     }
@@ -412,12 +364,8 @@ impl Table {
                         break;
                     }
                     let (end, groups) = entry.remove_entry();
-                    *capacity_hint = groups.0.len();
-                    let from = out.rows.len();
-                    for (k, g) in groups.0 {
-                        g.finish(end, k, out);
-                    }
-                    out.rows[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
+                    *capacity_hint = groups.len();
+                    groups.finish(end, out);
                 }
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
                 return;
@@ -446,7 +394,7 @@ impl Table {
                             return true;
                         }
                         let groups = std::mem::take(&mut s.groups);
-                        if groups.0.is_empty() {
+                        if groups.is_empty() {
                             return false;
                         }
                         finished.push((end, groups));
@@ -457,14 +405,12 @@ impl Table {
                         *s = Session {
                             start: end,
                             last: end,
-                            groups: KeyMap::default(),
+                            groups: Groups::default(),
                         };
                     }
                 });
                 for (end, groups) in finished {
-                    for (k, g) in groups.0 {
-                        g.finish(end, k, out);
-                    }
+                    groups.finish(end, out);
                 }
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
             }
