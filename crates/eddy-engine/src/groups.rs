@@ -467,6 +467,56 @@ mod tests {
     }
 
     #[test]
+    fn snapshots_written_before_the_flat_layout_still_load() {
+        // A window's groups as the per-group map of earlier versions wrote them.
+        let old = r#"[
+            [[{"String":"a"}], {"first":"Null","aggs":[{"Count":2},{"Sum":{"BigInt":5}},{"Avg":{"sum":2.5,"count":2}}]}],
+            [[{"String":"b"}], {"first":"Null","aggs":[{"Count":1},{"Sum":"Null"},{"Avg":{"sum":0.0,"count":0}}]}]
+        ]"#;
+        let groups: Groups = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            &groups.columns[..],
+            [Column::Count(_), Column::Sum(_), Column::Avg(_)]
+        ));
+        let mut rows = ClosedRows::default();
+        groups.clone().finish(7, &mut rows);
+        let results: Vec<&[Value]> = rows.rows.iter().map(|r| rows.results(r)).collect();
+        assert_eq!(
+            results,
+            [
+                &[Value::BigInt(2), Value::BigInt(5), Value::Float(1.25)][..],
+                &[Value::BigInt(1), Value::Null, Value::Null][..],
+            ]
+        );
+        let written: serde_json::Value = serde_json::to_value(&groups).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(old).unwrap();
+        assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn a_column_of_mixed_states_loads_as_general_states() {
+        let mixed = r#"[
+            [[{"BigInt":1}], {"first":"Null","aggs":[{"Count":3}]}],
+            [[{"BigInt":2}], {"first":"Null","aggs":[{"Max":{"BigInt":9}}]}]
+        ]"#;
+        let groups: Groups = serde_json::from_str(mixed).unwrap();
+        assert!(matches!(&groups.columns[..], [Column::Any(states)] if states.len() == 2));
+        let mut rows = ClosedRows::default();
+        groups.finish(1, &mut rows);
+        let results: Vec<&[Value]> = rows.rows.iter().map(|r| rows.results(r)).collect();
+        assert_eq!(results, [[Value::BigInt(3)], [Value::BigInt(9)]]);
+    }
+
+    #[test]
+    fn per_group_state_of_count_sum_avg_is_40_bytes() {
+        // What a COUNT/SUM/AVG group costs besides its key and its index slot.
+        let bytes = std::mem::size_of::<i64>()
+            + std::mem::size_of::<crate::agg::SumAcc>()
+            + std::mem::size_of::<crate::agg::AvgAcc>();
+        assert_eq!(bytes, 40);
+    }
+
+    #[test]
     fn first_events_are_kept_only_when_given() {
         let kinds = [AggKind::CountStar];
         let mut groups = Groups::default();
