@@ -11,10 +11,11 @@ use crate::agg::{AggKind, RetractState};
 use crate::error::EvalError;
 use crate::groups::Groups;
 use crate::value::Value;
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// A window definition in ticks.
@@ -454,7 +455,9 @@ pub(crate) struct Rolling {
     built: bool,
     slots: Vec<Option<RollingGroup>>,
     free: Vec<u32>,
-    index: HashMap<Box<[Value]>, u32>,
+    /// Group ids, hashed by the key their slot holds (so the key is stored once).
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     pending: VecDeque<(i64, u32)>,
     pending_args: VecDeque<Value>,
     inside: VecDeque<(i64, u32)>,
@@ -477,6 +480,32 @@ pub(crate) struct Rolling {
 impl Rolling {
     fn group(&mut self, id: u32) -> Option<&mut RollingGroup> {
         self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    /// The id of the group of `key`.
+    fn find(&self, key: &[Value]) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&id| slot_key(slots, id).is_some_and(|k| k == key))
+            .copied()
+    }
+
+    /// Indexes group `id`, whose slot is filled.
+    fn index_insert(&mut self, id: u32) {
+        let Rolling {
+            index,
+            hasher,
+            slots,
+            ..
+        } = self;
+        let Some(key) = slot_key(slots, id) else {
+            return;
+        };
+        let hash = hasher.hash_one(key);
+        index.insert_unique(hash, id, |&g| {
+            hasher.hash_one(slot_key(slots, g).unwrap_or(&[]))
+        });
     }
 
     /// Builds missing aggregate states (a fresh table or a restored one).
@@ -513,8 +542,8 @@ impl Rolling {
         for (kind, arg) in kinds.iter().zip(e.args) {
             RetractState::check(*kind, arg)?;
         }
-        let id = match self.index.get(e.key) {
-            Some(id) => *id,
+        let id = match self.find(e.key) {
+            Some(id) => id,
             None => {
                 let group = RollingGroup {
                     key: Arc::from(e.key),
@@ -535,7 +564,7 @@ impl Rolling {
                         (self.slots.len() - 1) as u32
                     }
                 };
-                self.index.insert(e.key.into(), id);
+                self.index_insert(id);
                 self.unordered.push(id);
                 id
             }
@@ -679,7 +708,10 @@ impl Rolling {
         if g.pending == 0
             && let Some(g) = self.slots[id as usize].take()
         {
-            self.index.remove(&g.key[..]);
+            let hash = self.hasher.hash_one(&g.key[..]);
+            if let Ok(entry) = self.index.find_entry(hash, |&i| i == id) {
+                entry.remove();
+            }
             self.free.push(id);
             return true;
         }
@@ -795,6 +827,14 @@ impl Rolling {
     }
 }
 
+/// The key of group `id` when its slot is filled.
+fn slot_key(slots: &[Option<RollingGroup>], id: u32) -> Option<&[Value]> {
+    slots
+        .get(id as usize)
+        .and_then(Option::as_ref)
+        .map(|g| &g.key[..])
+}
+
 /// A group in a [`RollingSnapshot`]: key, first event, sequence number of the oldest
 /// event inside, the events inside as (time, arguments), and the running aggregates
 /// (kept exactly: rebuilding them would round floats differently than the run did).
@@ -892,7 +932,6 @@ impl<'de> Deserialize<'de> for Rolling {
                 a.resize(snap.aggs, Value::Null);
                 inside.push((t, id, a));
             }
-            r.index.insert(key.clone(), id);
             r.unordered.push(id);
             r.slots.push(Some(RollingGroup {
                 key: key.into(),
@@ -903,6 +942,7 @@ impl<'de> Deserialize<'de> for Rolling {
                 pending: 0,
                 dirty: false,
             }));
+            r.index_insert(id);
         }
         if r.slots.is_empty() {
             // Nothing to rebuild, but the width is learnt from the query on first use.
@@ -915,10 +955,9 @@ impl<'de> Deserialize<'de> for Rolling {
             r.inside_args.extend(args);
         }
         for (t, key, args) in snap.pending {
-            let Some(&id) = r.index.get(&key) else {
+            let Some(id) = r.find(&key) else {
                 r.built = false;
                 let id = r.slots.len() as u32;
-                r.index.insert(key.clone(), id);
                 r.unordered.push(id);
                 r.slots.push(Some(RollingGroup {
                     key: key.into(),
@@ -929,6 +968,7 @@ impl<'de> Deserialize<'de> for Rolling {
                     pending: 1,
                     dirty: false,
                 }));
+                r.index_insert(id);
                 r.pending.push_back((t, id));
                 r.pending_args.extend(args);
                 continue;
