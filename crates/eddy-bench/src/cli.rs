@@ -3,7 +3,7 @@
 
 use crate::compare::{CompareOptions, Peer, compare, format_table};
 use crate::generator::{GenOptions, write_ndjson};
-use crate::memory::state_bytes_per_key;
+use crate::memory::{state_bytes_per_key_in, state_query};
 use crate::queries::select;
 use crate::run::{engine_table, run_files};
 use anyhow::{Context, Result};
@@ -39,6 +39,9 @@ pub enum NexmarkCommand {
         /// Distinct keys.
         #[arg(long, default_value_t = 1_000_000)]
         keys: u64,
+        /// The window grouped by, e.g. `HoppingWindow(hour, 2, 1)`.
+        #[arg(long, default_value = crate::memory::STATE_WINDOW)]
+        window: String,
     },
     /// eddy, Flink and Spark side by side on the same files and cores.
     Compare(CompareArgs),
@@ -73,14 +76,14 @@ pub fn run(command: NexmarkCommand) -> Result<()> {
             };
             print!("{}", engine_table(&select(&queries)?, &options));
         }
-        NexmarkCommand::Memory { keys } => {
-            let m = state_bytes_per_key(keys)?;
+        NexmarkCommand::Memory { keys, window } => {
+            let m = state_bytes_per_key_in(keys, &window)?;
             println!(
                 "{} keys: state grew {} bytes = {:.1} bytes per key\nquery: {}",
                 m.keys,
                 m.bytes,
                 m.bytes_per_key(),
-                crate::memory::STATE_QUERY
+                state_query(&window)
             );
         }
         NexmarkCommand::Compare(args) => compare_engines(args, true)?,

@@ -49,14 +49,29 @@ impl StateMemory {
     }
 }
 
-/// The query measured: three aggregates per key in a window that stays open.
-pub const STATE_QUERY: &str = "SELECT k, COUNT(*) AS n, SUM(v) AS total, AVG(v) AS mean \
-    INTO out FROM s TIMESTAMP BY t GROUP BY k, TumblingWindow(hour, 1)";
+/// The window of the issue's figure: one that stays open while the keys are added.
+pub const STATE_WINDOW: &str = "TumblingWindow(hour, 1)";
+
+/// The query measured: three aggregates per key, grouped by key and `window`, so other
+/// window kinds' state can be measured the same way.
+pub fn state_query(window: &str) -> String {
+    format!(
+        "SELECT k, COUNT(*) AS n, SUM(v) AS total, AVG(v) AS mean \
+         INTO out FROM s TIMESTAMP BY t GROUP BY k, {window}"
+    )
+}
 
 /// Pushes one event for each of `keys` distinct keys (1 ms apart, all inside one 1-hour
 /// window) and measures how much resident memory the job's state grew by.
 pub fn state_bytes_per_key(keys: u64) -> Result<StateMemory, BenchError> {
-    let mut job = Job::compile(STATE_QUERY, JobOptions::default())
+    state_bytes_per_key_in(keys, STATE_WINDOW)
+}
+
+/// [`state_bytes_per_key`] grouped by `window` instead (one that holds the keys' events
+/// until they are all in, such as `HoppingWindow(hour, 2, 1)` or
+/// `SessionWindow(hour, 1, 2)`).
+pub fn state_bytes_per_key_in(keys: u64, window: &str) -> Result<StateMemory, BenchError> {
+    let mut job = Job::compile(&state_query(window), JobOptions::default())
         .map_err(|e| BenchError::Unsupported(e.to_string()))?;
     let names: Arc<[Arc<str>]> = ["k", "v", "t"].into_iter().map(Arc::from).collect();
     let base = 1_704_067_200 * TICKS_PER_SECOND;

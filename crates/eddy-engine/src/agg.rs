@@ -53,12 +53,8 @@ pub(crate) enum AggState {
     /// Boxed: rare, and unboxed it would make every state of every group larger.
     #[allow(clippy::box_collection)]
     Distinct(Box<HashSet<Value>>),
-    /// NULL until the first non-NULL input; bigint while every input is bigint.
-    Sum(Value),
-    Avg {
-        sum: f64,
-        count: i64,
-    },
+    Sum(SumAcc),
+    Avg(AvgAcc),
     Min(Value),
     Max(Value),
     /// STDEV/STDEVP/VAR/VARP (boxed: rare and larger than the other states).
@@ -143,8 +139,8 @@ impl AggState {
         match kind {
             AggKind::CountStar | AggKind::Count => AggState::Count(0),
             AggKind::CountDistinct => AggState::Distinct(Box::default()),
-            AggKind::Sum => AggState::Sum(Value::Null),
-            AggKind::Avg => AggState::Avg { sum: 0.0, count: 0 },
+            AggKind::Sum => AggState::Sum(SumAcc::Null),
+            AggKind::Avg => AggState::Avg(AvgAcc::default()),
             AggKind::Min => AggState::Min(Value::Null),
             AggKind::Max => AggState::Max(Value::Null),
             AggKind::Stdev | AggKind::StdevP | AggKind::Var | AggKind::VarP => {
@@ -171,25 +167,8 @@ impl AggState {
                     set.insert(v.clone());
                 }
             }
-            AggState::Sum(acc) => {
-                *acc = match (&*acc, v) {
-                    (Value::Null, Value::BigInt(_) | Value::Float(_)) => v.clone(),
-                    (Value::BigInt(a), Value::BigInt(b)) => {
-                        Value::BigInt(a.checked_add(*b).ok_or(EvalError::Overflow)?)
-                    }
-                    (Value::BigInt(_) | Value::Float(_), Value::BigInt(_) | Value::Float(_)) => {
-                        Value::Float(acc.as_f64().unwrap_or(0.0) + v.as_f64().unwrap_or(0.0))
-                    }
-                    _ => return Err(EvalError::Type(format!("SUM of {}", v.type_name()))),
-                }
-            }
-            AggState::Avg { sum, count } => match v {
-                Value::BigInt(_) | Value::Float(_) => {
-                    *sum += v.as_f64().unwrap_or(0.0);
-                    *count += 1;
-                }
-                _ => return Err(EvalError::Type(format!("AVG of {}", v.type_name()))),
-            },
+            AggState::Sum(acc) => acc.add(v)?,
+            AggState::Avg(acc) => acc.add(v)?,
             AggState::Moments(m) => m.add(number(v, "STDEV/VAR")?),
             AggState::Collect(items) => items.push(v.clone()),
             AggState::Ordered(state) => state.update(v),
@@ -204,12 +183,217 @@ impl AggState {
         match self {
             AggState::Count(n) => Value::BigInt(*n),
             AggState::Distinct(set) => Value::BigInt(set.len() as i64),
-            AggState::Sum(v) | AggState::Min(v) | AggState::Max(v) => v.clone(),
-            AggState::Avg { count: 0, .. } => Value::Null,
-            AggState::Avg { sum, count } => Value::Float(sum / *count as f64),
+            AggState::Sum(acc) => acc.result(),
+            AggState::Avg(acc) => acc.result(),
+            AggState::Min(v) | AggState::Max(v) => v.clone(),
             AggState::Moments(m) => m.result(),
             AggState::Collect(items) => Value::Array(items.as_slice().into()),
             AggState::Ordered(state) => state.result(),
+        }
+    }
+}
+
+/// Running SUM, 16 bytes: NULL until the first non-NULL input, bigint while every input
+/// is bigint. Snapshots write it as the [`Value`] it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub(crate) enum SumAcc {
+    Null,
+    Int(i64),
+    Float(f64),
+}
+
+impl SumAcc {
+    /// Adds one non-NULL input; a bigint overflow or a non-number leaves the sum as it was.
+    fn add(&mut self, v: &Value) -> Result<(), EvalError> {
+        *self = match (*self, v) {
+            (SumAcc::Null, Value::BigInt(b)) => SumAcc::Int(*b),
+            (SumAcc::Null, Value::Float(b)) => SumAcc::Float(*b),
+            (SumAcc::Int(a), Value::BigInt(b)) => {
+                SumAcc::Int(a.checked_add(*b).ok_or(EvalError::Overflow)?)
+            }
+            (SumAcc::Int(a), Value::Float(b)) => SumAcc::Float(a as f64 + b),
+            (SumAcc::Float(a), Value::BigInt(b)) => SumAcc::Float(a + *b as f64),
+            (SumAcc::Float(a), Value::Float(b)) => SumAcc::Float(a + b),
+            _ => return Err(EvalError::Type(format!("SUM of {}", v.type_name()))),
+        };
+        Ok(())
+    }
+
+    fn result(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl From<SumAcc> for Value {
+    fn from(acc: SumAcc) -> Value {
+        match acc {
+            SumAcc::Null => Value::Null,
+            SumAcc::Int(i) => Value::BigInt(i),
+            SumAcc::Float(f) => Value::Float(f),
+        }
+    }
+}
+
+impl TryFrom<Value> for SumAcc {
+    type Error = String;
+
+    fn try_from(v: Value) -> Result<SumAcc, String> {
+        match v {
+            Value::Null => Ok(SumAcc::Null),
+            Value::BigInt(i) => Ok(SumAcc::Int(i)),
+            Value::Float(f) => Ok(SumAcc::Float(f)),
+            other => Err(format!("a SUM of {}", other.type_name())),
+        }
+    }
+}
+
+/// Running AVG: float sum and count of the non-NULL inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AvgAcc {
+    sum: f64,
+    count: i64,
+}
+
+impl AvgAcc {
+    /// Adds one non-NULL input; a non-number is an error and changes nothing.
+    fn add(&mut self, v: &Value) -> Result<(), EvalError> {
+        match v {
+            Value::BigInt(_) | Value::Float(_) => {
+                self.sum += v.as_f64().unwrap_or(0.0);
+                self.count += 1;
+                Ok(())
+            }
+            _ => Err(EvalError::Type(format!("AVG of {}", v.type_name()))),
+        }
+    }
+
+    fn result(&self) -> Value {
+        if self.count == 0 {
+            Value::Null
+        } else {
+            Value::Float(self.sum / self.count as f64)
+        }
+    }
+}
+
+/// One aggregate's state for every group of a table, indexed by group id: COUNT, SUM
+/// and AVG as plain arrays of their few bytes, so a group costs no allocation and no
+/// enum padding; other aggregates as [`AggState`]s.
+#[derive(Debug, Clone)]
+pub(crate) enum Column {
+    Count(Vec<i64>),
+    Sum(Vec<SumAcc>),
+    Avg(Vec<AvgAcc>),
+    Any(Vec<AggState>),
+}
+
+impl Column {
+    /// An empty column for `kind`.
+    pub(crate) fn new(kind: AggKind, capacity: usize) -> Column {
+        match kind {
+            AggKind::CountStar | AggKind::Count => Column::Count(Vec::with_capacity(capacity)),
+            AggKind::Sum => Column::Sum(Vec::with_capacity(capacity)),
+            AggKind::Avg => Column::Avg(Vec::with_capacity(capacity)),
+            _ => Column::Any(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Appends the empty state of a new group.
+    pub(crate) fn push(&mut self, kind: AggKind) {
+        match self {
+            Column::Count(c) => c.push(0),
+            Column::Sum(c) => c.push(SumAcc::Null),
+            Column::Avg(c) => c.push(AvgAcc::default()),
+            Column::Any(c) => c.push(AggState::new(kind)),
+        }
+    }
+
+    /// Appends a group's state as a snapshot holds it; a state of another kind than the
+    /// column's turns the column into [`Column::Any`].
+    pub(crate) fn push_state(&mut self, state: AggState) {
+        match (&mut *self, state) {
+            (Column::Count(c), AggState::Count(n)) => c.push(n),
+            (Column::Sum(c), AggState::Sum(acc)) => c.push(acc),
+            (Column::Avg(c), AggState::Avg(acc)) => c.push(acc),
+            (Column::Any(c), state) => c.push(state),
+            (_, state) => {
+                let mut all: Vec<AggState> =
+                    (0..self.len()).filter_map(|i| self.state(i)).collect();
+                all.push(state);
+                *self = Column::Any(all);
+            }
+        }
+    }
+
+    /// The column a snapshot's first state starts.
+    pub(crate) fn for_state(state: &AggState) -> Column {
+        match state {
+            AggState::Count(_) => Column::Count(Vec::new()),
+            AggState::Sum(_) => Column::Sum(Vec::new()),
+            AggState::Avg(_) => Column::Avg(Vec::new()),
+            _ => Column::Any(Vec::new()),
+        }
+    }
+
+    /// Groups held.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Column::Count(c) => c.len(),
+            Column::Sum(c) => c.len(),
+            Column::Avg(c) => c.len(),
+            Column::Any(c) => c.len(),
+        }
+    }
+
+    /// Adds one input to group `id`, as [`AggState::update`] does.
+    #[inline]
+    pub(crate) fn update(&mut self, id: usize, v: &Value) -> Result<(), EvalError> {
+        if v.is_null() {
+            return Ok(());
+        }
+        match self {
+            Column::Count(c) => {
+                if let Some(n) = c.get_mut(id) {
+                    *n += 1;
+                }
+            }
+            Column::Sum(c) => {
+                if let Some(acc) = c.get_mut(id) {
+                    acc.add(v)?;
+                }
+            }
+            Column::Avg(c) => {
+                if let Some(acc) = c.get_mut(id) {
+                    acc.add(v)?;
+                }
+            }
+            Column::Any(c) => {
+                if let Some(state) = c.get_mut(id) {
+                    state.update(v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Group `id`'s result, typed as [`AggState::result`]; NULL past the end.
+    pub(crate) fn result(&self, id: usize) -> Value {
+        match self {
+            Column::Count(c) => c.get(id).map_or(Value::Null, |n| Value::BigInt(*n)),
+            Column::Sum(c) => c.get(id).map_or(Value::Null, SumAcc::result),
+            Column::Avg(c) => c.get(id).map_or(Value::Null, AvgAcc::result),
+            Column::Any(c) => c.get(id).map_or(Value::Null, AggState::result),
+        }
+    }
+
+    /// Group `id`'s state as a snapshot writes it.
+    pub(crate) fn state(&self, id: usize) -> Option<AggState> {
+        match self {
+            Column::Count(c) => c.get(id).map(|n| AggState::Count(*n)),
+            Column::Sum(c) => c.get(id).map(|acc| AggState::Sum(*acc)),
+            Column::Avg(c) => c.get(id).map(|acc| AggState::Avg(*acc)),
+            Column::Any(c) => c.get(id).cloned(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //!   `analytic`: LAG, LAST, ISFIRST and windowless aggregates; `meta`: event metadata
 //!   (partition, offset, arrival); `geo`: GeoJSON points and polygons;
 //! - `agg`: aggregate state; `window`: window assignment and per-window group state;
+//!   `groups`: the compact group table of one window (encoded keys, flat arrays);
 //! - `operator`: one operator per SELECT (APPLY or `join`, filter, then projection or
 //!   window aggregation);
 //! - [`job`]: a compiled query (`eddy_sql::compile` → operators), time policies and
@@ -75,6 +76,7 @@ pub mod error;
 mod expr;
 mod functions;
 mod geo;
+mod groups;
 pub mod job;
 mod join;
 mod meta;

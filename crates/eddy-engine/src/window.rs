@@ -7,13 +7,15 @@
 //! O(1) each; session windows keep one open session per `OVER (PARTITION BY ...)` key.
 //! All state serialises for snapshots, with groups written in key order.
 
-use crate::agg::{AggKind, AggState, RetractState};
+use crate::agg::{AggKind, RetractState};
 use crate::error::EvalError;
+use crate::groups::Groups;
 use crate::value::Value;
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// A window definition in ticks.
@@ -106,41 +108,6 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
     }
 }
 
-/// One group: its first event (read by non-aggregate expressions) and aggregate states.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Group {
-    first: Value,
-    aggs: Vec<AggState>,
-}
-
-impl Group {
-    fn new(first: Value, kinds: &[AggKind]) -> Group {
-        Group {
-            first,
-            aggs: kinds.iter().map(|k| AggState::new(*k)).collect(),
-        }
-    }
-
-    fn update(&mut self, args: &[Value]) -> Result<(), EvalError> {
-        let mut result = Ok(());
-        for (state, arg) in self.aggs.iter_mut().zip(args) {
-            if let Err(e) = state.update(arg) {
-                result = Err(e);
-            }
-        }
-        result
-    }
-
-    fn finish(self, end: i64, key: Box<[Value]>, out: &mut ClosedRows) {
-        out.push(
-            end,
-            key.into(),
-            self.first,
-            self.aggs.iter().map(AggState::result),
-        );
-    }
-}
-
 /// A group of a window that closed: what the SELECT list and HAVING are evaluated on.
 pub(crate) struct Closed {
     pub end: i64,
@@ -163,7 +130,7 @@ pub(crate) struct ClosedRows {
 
 impl ClosedRows {
     /// Appends a closed group and its aggregate results (`width` of them).
-    fn push(
+    pub(crate) fn push(
         &mut self,
         end: i64,
         key: Arc<[Value]>,
@@ -211,7 +178,7 @@ pub(crate) struct Input<'a> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Table {
     Fixed {
-        windows: BTreeMap<i64, KeyMap<Group>>,
+        windows: BTreeMap<i64, Groups>,
         /// Windows ending at or before this were emitted; late contributions are ignored.
         closed: Option<i64>,
         /// Groups in the last window, to size the next one and skip rehashing.
@@ -223,7 +190,7 @@ pub(crate) enum Table {
     Session {
         sessions: KeyMap<Session>,
         /// Sessions that ended during processing, emitted at the next close.
-        ended: Vec<(i64, KeyMap<Group>)>,
+        ended: Vec<(i64, Groups)>,
         closed: Option<i64>,
     },
 }
@@ -233,7 +200,7 @@ pub(crate) enum Table {
 pub(crate) struct Session {
     start: i64,
     last: i64,
-    groups: KeyMap<Group>,
+    groups: Groups,
 }
 
 impl Session {
@@ -276,7 +243,7 @@ impl Table {
 
     /// Whether this state fits `window` (a snapshot of another query does not).
     pub(crate) fn fits(&self, window: Window, aggs: usize) -> bool {
-        let groups_ok = |g: &Group| g.aggs.len() == aggs;
+        let groups_ok = |g: &Groups| g.fits(aggs);
         match (self, window) {
             (Table::Rolling(r), Window::Sliding { .. } | Window::Hopping { .. }) => {
                 // A table that never saw an event does not know its width yet.
@@ -288,15 +255,11 @@ impl Table {
                 },
                 Window::Session { .. },
             ) => {
-                sessions
-                    .0
-                    .values()
-                    .flat_map(|s| s.groups.0.values())
-                    .all(groups_ok)
-                    && ended.iter().flat_map(|e| e.1.0.values()).all(groups_ok)
+                sessions.0.values().all(|s| groups_ok(&s.groups))
+                    && ended.iter().all(|e| groups_ok(&e.1))
             }
             (Table::Fixed { windows, .. }, Window::Tumbling { .. } | Window::Snapshot) => {
-                windows.values().flat_map(|g| g.0.values()).all(groups_ok)
+                windows.values().all(groups_ok)
             }
             _ => false,
         }
@@ -309,7 +272,6 @@ impl Table {
         kinds: &[AggKind],
         e: &Input,
     ) -> Result<(), EvalError> {
-        let new_group = || Group::new(e.record.clone(), kinds);
         match self {
             Table::Fixed {
                 windows,
@@ -322,15 +284,10 @@ impl Table {
                         return;
                     }
                     let hint = *capacity_hint;
-                    let groups = &mut windows
+                    let groups = windows
                         .entry(end)
-                        .or_insert_with(|| KeyMap(HashMap::with_capacity(hint)))
-                        .0;
-                    let group = match groups.get_mut(e.key) {
-                        Some(g) => g,
-                        None => groups.entry(e.key.into()).or_insert_with(new_group),
-                    };
-                    if let Err(err) = group.update(e.args) {
+                        .or_insert_with(|| Groups::with_capacity(hint));
+                    if let Err(err) = groups.add(e.key, e.record, kinds, e.args) {
                         result = Err(err);
                     }
                 });
@@ -357,7 +314,7 @@ impl Table {
                         let s = Session {
                             start: e.time,
                             last: e.time,
-                            groups: KeyMap::default(),
+                            groups: Groups::default(),
                         };
                         sessions.0.insert(e.partition.into(), s);
                         continue;
@@ -365,24 +322,20 @@ impl Table {
                     let (end, by_max) = s.end(timeout, max_duration);
                     if e.time <= end {
                         s.last = s.last.max(e.time);
-                        let group = match s.groups.0.get_mut(e.key) {
-                            Some(g) => g,
-                            None => s.groups.0.entry(e.key.into()).or_insert_with(new_group),
-                        };
-                        return group.update(e.args);
+                        return s.groups.add(e.key, e.record, kinds, e.args);
                     }
                     let groups = std::mem::take(&mut s.groups);
-                    if by_max && !groups.0.is_empty() {
+                    if by_max && !groups.is_empty() {
                         // A new session opens at the check instant.
                         *s = Session {
                             start: end,
                             last: end,
-                            groups: KeyMap::default(),
+                            groups: Groups::default(),
                         };
                         ended.push((end, groups));
                     } else {
                         sessions.0.remove(e.partition);
-                        if !groups.0.is_empty() {
+                        if !groups.is_empty() {
                             ended.push((end, groups));
                         }
                     }
@@ -412,12 +365,8 @@ impl Table {
                         break;
                     }
                     let (end, groups) = entry.remove_entry();
-                    *capacity_hint = groups.0.len();
-                    let from = out.rows.len();
-                    for (k, g) in groups.0 {
-                        g.finish(end, k, out);
-                    }
-                    out.rows[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
+                    *capacity_hint = groups.len();
+                    groups.finish(end, out);
                 }
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
                 return;
@@ -446,7 +395,7 @@ impl Table {
                             return true;
                         }
                         let groups = std::mem::take(&mut s.groups);
-                        if groups.0.is_empty() {
+                        if groups.is_empty() {
                             return false;
                         }
                         finished.push((end, groups));
@@ -457,14 +406,12 @@ impl Table {
                         *s = Session {
                             start: end,
                             last: end,
-                            groups: KeyMap::default(),
+                            groups: Groups::default(),
                         };
                     }
                 });
                 for (end, groups) in finished {
-                    for (k, g) in groups.0 {
-                        g.finish(end, k, out);
-                    }
+                    groups.finish(end, out);
                 }
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
             }
@@ -508,7 +455,9 @@ pub(crate) struct Rolling {
     built: bool,
     slots: Vec<Option<RollingGroup>>,
     free: Vec<u32>,
-    index: HashMap<Box<[Value]>, u32>,
+    /// Group ids, hashed by the key their slot holds (so the key is stored once).
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     pending: VecDeque<(i64, u32)>,
     pending_args: VecDeque<Value>,
     inside: VecDeque<(i64, u32)>,
@@ -531,6 +480,32 @@ pub(crate) struct Rolling {
 impl Rolling {
     fn group(&mut self, id: u32) -> Option<&mut RollingGroup> {
         self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    /// The id of the group of `key`.
+    fn find(&self, key: &[Value]) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&id| slot_key(slots, id).is_some_and(|k| k == key))
+            .copied()
+    }
+
+    /// Indexes group `id`, whose slot is filled.
+    fn index_insert(&mut self, id: u32) {
+        let Rolling {
+            index,
+            hasher,
+            slots,
+            ..
+        } = self;
+        let Some(key) = slot_key(slots, id) else {
+            return;
+        };
+        let hash = hasher.hash_one(key);
+        index.insert_unique(hash, id, |&g| {
+            hasher.hash_one(slot_key(slots, g).unwrap_or(&[]))
+        });
     }
 
     /// Builds missing aggregate states (a fresh table or a restored one).
@@ -567,8 +542,8 @@ impl Rolling {
         for (kind, arg) in kinds.iter().zip(e.args) {
             RetractState::check(*kind, arg)?;
         }
-        let id = match self.index.get(e.key) {
-            Some(id) => *id,
+        let id = match self.find(e.key) {
+            Some(id) => id,
             None => {
                 let group = RollingGroup {
                     key: Arc::from(e.key),
@@ -589,7 +564,7 @@ impl Rolling {
                         (self.slots.len() - 1) as u32
                     }
                 };
-                self.index.insert(e.key.into(), id);
+                self.index_insert(id);
                 self.unordered.push(id);
                 id
             }
@@ -733,7 +708,10 @@ impl Rolling {
         if g.pending == 0
             && let Some(g) = self.slots[id as usize].take()
         {
-            self.index.remove(&g.key[..]);
+            let hash = self.hasher.hash_one(&g.key[..]);
+            if let Ok(entry) = self.index.find_entry(hash, |&i| i == id) {
+                entry.remove();
+            }
             self.free.push(id);
             return true;
         }
@@ -849,6 +827,14 @@ impl Rolling {
     }
 }
 
+/// The key of group `id` when its slot is filled.
+fn slot_key(slots: &[Option<RollingGroup>], id: u32) -> Option<&[Value]> {
+    slots
+        .get(id as usize)
+        .and_then(Option::as_ref)
+        .map(|g| &g.key[..])
+}
+
 /// A group in a [`RollingSnapshot`]: key, first event, sequence number of the oldest
 /// event inside, the events inside as (time, arguments), and the running aggregates
 /// (kept exactly: rebuilding them would round floats differently than the run did).
@@ -946,7 +932,6 @@ impl<'de> Deserialize<'de> for Rolling {
                 a.resize(snap.aggs, Value::Null);
                 inside.push((t, id, a));
             }
-            r.index.insert(key.clone(), id);
             r.unordered.push(id);
             r.slots.push(Some(RollingGroup {
                 key: key.into(),
@@ -957,6 +942,7 @@ impl<'de> Deserialize<'de> for Rolling {
                 pending: 0,
                 dirty: false,
             }));
+            r.index_insert(id);
         }
         if r.slots.is_empty() {
             // Nothing to rebuild, but the width is learnt from the query on first use.
@@ -969,10 +955,9 @@ impl<'de> Deserialize<'de> for Rolling {
             r.inside_args.extend(args);
         }
         for (t, key, args) in snap.pending {
-            let Some(&id) = r.index.get(&key) else {
+            let Some(id) = r.find(&key) else {
                 r.built = false;
                 let id = r.slots.len() as u32;
-                r.index.insert(key.clone(), id);
                 r.unordered.push(id);
                 r.slots.push(Some(RollingGroup {
                     key: key.into(),
@@ -983,6 +968,7 @@ impl<'de> Deserialize<'de> for Rolling {
                     pending: 1,
                     dirty: false,
                 }));
+                r.index_insert(id);
                 r.pending.push_back((t, id));
                 r.pending_args.extend(args);
                 continue;
