@@ -698,12 +698,16 @@ impl Job {
     }
 
     /// Declares how many partitions an input has (default 1); the job watermark waits
-    /// for every declared partition.
+    /// for every declared partition. Partitions added once the job has made progress start
+    /// at the job's frontier, so an empty new partition does not hold the job back.
     pub fn declare_partitions(&mut self, input: usize, partitions: u32) {
         let n = partitions.max(1) as usize;
         let sources = self.input_sources.get(input).cloned().unwrap_or_default();
+        let fresh = PartitionState {
+            watermark: self.state.frontier,
+        };
         for s in sources {
-            self.state.partitions[s].resize(n, PartitionState::default());
+            self.state.partitions[s].resize(n, fresh);
             let (op, _) = self.sources[s].consumer;
             if n > 1 && self.partitionable[op] {
                 self.add_lanes(op, n);

@@ -287,6 +287,50 @@ fn kafka_key_headers_and_position_reach_queries() {
     assert_eq!(int(&rows[0][5]), 0, "{rows:?}");
 }
 
+#[test]
+fn a_running_job_reads_partitions_added_with_create_partitions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(dir.path());
+    kcat(&["-P", "-b", &server.kafka, "-t", "grows"], "{\"id\": 1}\n");
+    // The default late-arrival tolerance lets arrival time move quiet partitions' watermarks.
+    let (status, answer) = server.post(
+        "/api/jobs",
+        &json!({ "name": "grows", "query": "SELECT id, PartitionId AS p INTO grown FROM grows" }),
+    );
+    assert_eq!(status, 201, "{answer}");
+    server.wait_for("SELECT id FROM grown", |r| r.len() == 1);
+    // A stock admin client grows the topic from 1 to 3 partitions while the job runs.
+    let script = format!(
+        "from confluent_kafka.admin import AdminClient, NewPartitions\n\
+         a = AdminClient({{'bootstrap.servers': '{}'}})\n\
+         for f in a.create_partitions([NewPartitions('grows', 3)]).values(): f.result(30)\n",
+        server.kafka
+    );
+    let status = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .expect("python3 runs (crates/eddy-kafka/tests/setup.sh installs confluent-kafka)");
+    assert!(status.success(), "create_partitions failed");
+    kcat(
+        &["-P", "-b", &server.kafka, "-t", "grows", "-p", "2"],
+        "{\"id\": 2}\n",
+    );
+    let rows = server.wait_for("SELECT id, p FROM grown ORDER BY id", |r| r.len() >= 2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((int(&rows[1][0]), int(&rows[1][1])), (2, 2), "{rows:?}");
+    // After kill -9 and a restart the job keeps reading every partition, from its checkpoint.
+    server.kill();
+    let server = ServerProcess::start(dir.path());
+    kcat(
+        &["-P", "-b", &server.kafka, "-t", "grows", "-p", "1"],
+        "{\"id\": 3}\n",
+    );
+    let rows = server.wait_for("SELECT id, p FROM grown ORDER BY id", |r| r.len() >= 3);
+    let ids: Vec<i64> = rows.iter().map(|r| int(&r[0])).collect();
+    assert_eq!(ids, [1, 2, 3], "{rows:?}");
+    assert_eq!(int(&rows[2][1]), 1, "{rows:?}");
+}
+
 /// Runs kcat (installed by `crates/eddy-kafka/tests/setup.sh`) with `input` on stdin.
 fn kcat(args: &[&str], input: &str) -> String {
     use std::io::Write;
