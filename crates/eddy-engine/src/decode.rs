@@ -16,11 +16,16 @@ pub(crate) struct Decoder {
     wanted: Option<Vec<String>>,
     /// Names of the last decoded event, reused when the next has the same.
     last_names: Option<Arc<[Arc<str>]>>,
+    /// Every key of the last decoded object in order, with the name it was kept under
+    /// (`None`: skipped): a key equal to the one at its place last time is decided by one
+    /// comparison instead of a search of `wanted`, and keeps the same shared name.
+    keys: Vec<(Box<str>, Option<Arc<str>>)>,
 }
 
 impl Decoder {
     /// Narrows the fields kept to `fields` (`None`: every field is needed).
     pub(crate) fn want(&mut self, fields: Option<Vec<String>>, first: bool) {
+        self.keys.clear();
         self.wanted = match (first, &mut self.wanted, fields) {
             (true, _, f) => f,
             (false, Some(w), Some(f)) => {
@@ -84,12 +89,17 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let dec = self.0;
         let last = dec.last_names.take();
-        let (mut names, mut values) = (Vec::new(), Vec::new());
+        // Sized for the last event's shape, so a stream of one shape grows no vectors.
+        let kept = last.as_ref().map_or(0, |l| l.len());
+        let (mut names, mut values) = (Vec::with_capacity(kept), Vec::with_capacity(kept));
         let mut same = true;
+        let mut index = 0;
         while let Some(name) = map.next_key_seed(KeySeed {
             wanted: dec.wanted.as_deref(),
-            previous: last.as_ref().and_then(|l| l.get(names.len())),
+            keys: &mut dec.keys,
+            index,
         })? {
+            index += 1;
             match name {
                 Some(n) => {
                     same &= last
@@ -104,6 +114,7 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
                 }
             }
         }
+        dec.keys.truncate(index);
         let names: Arc<[Arc<str>]> = match last {
             Some(l) if same && l.len() == names.len() => l,
             _ => names.into(),
@@ -113,10 +124,12 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
     }
 }
 
-/// Reads one key: `None` when the query does not use it; the previous event's name when equal.
+/// Reads key number `index` of an object: `None` when the query does not use it; the
+/// last object's name when that key is the same.
 struct KeySeed<'a> {
     wanted: Option<&'a [String]>,
-    previous: Option<&'a Arc<str>>,
+    keys: &'a mut Vec<(Box<str>, Option<Arc<str>>)>,
+    index: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
@@ -132,15 +145,21 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("a field name")
     }
     fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-        if let Some(w) = self.wanted
-            && !w.iter().any(|x| x.eq_ignore_ascii_case(s))
+        if let Some((key, kept)) = self.keys.get(self.index)
+            && **key == *s
         {
-            return Ok(None);
+            return Ok(kept.clone());
         }
-        Ok(Some(match self.previous {
-            Some(p) if **p == *s => p.clone(),
-            _ => Arc::from(s),
-        }))
+        let kept = match self.wanted {
+            Some(w) if !w.iter().any(|x| x.eq_ignore_ascii_case(s)) => None,
+            _ => Some(Arc::from(s)),
+        };
+        let entry = (Box::from(s), kept.clone());
+        match self.keys.get_mut(self.index) {
+            Some(slot) => *slot = entry,
+            None => self.keys.push(entry),
+        }
+        Ok(kept)
     }
 }
 
