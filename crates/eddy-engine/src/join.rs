@@ -264,6 +264,7 @@ impl Joins {
                 .iter()
                 .map(|e| c.compile(e))
                 .collect::<Result<Vec<_>, _>>()?;
+            c.reads_metadata |= kc.reads_metadata;
             if !c.analytics.is_empty() || !kc.analytics.is_empty() {
                 return Err(unsupported(text, on.span(), "an analytic function in ON"));
             }
@@ -583,6 +584,7 @@ fn key_of(keys: &[Eval], record: &Value, time: i64, errors: &mut u64) -> Option<
         time,
         keys: &[],
         aggs: &[],
+        fields: &[],
     };
     let mut key = Vec::with_capacity(keys.len());
     for k in keys {
@@ -606,6 +608,7 @@ fn all_hold(conds: &[Eval], joined: &Value, time: i64, errors: &mut u64) -> bool
         time,
         keys: &[],
         aggs: &[],
+        fields: &[],
     };
     for c in conds {
         match c(&ctx).and_then(|v| truthy(&v)) {
