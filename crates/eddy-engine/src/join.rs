@@ -32,6 +32,7 @@ use crate::value::{Record, Value};
 use crate::window::KeyMap;
 use eddy_sql::ast::{BinaryOp, Expr, Ident, JoinKind, JoinTarget, Literal, Select, UnaryOp};
 use serde::{Deserialize, Serialize};
+use hashbrown::hash_map::EntryRef;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -628,7 +629,12 @@ impl StreamStage {
         let s = &mut self.state.sides[side];
         s.expiry.insert((until, b.seq));
         s.keys.insert(b.seq, key.clone());
-        s.by_key.0.entry(key).or_default().push_back(b);
+        // Most keys hold one row (q7: a price), so a new key's queue is sized for one.
+        s.by_key
+            .0
+            .entry(key)
+            .or_insert_with(|| VecDeque::with_capacity(1))
+            .push_back(b);
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -734,15 +740,17 @@ impl StreamStage {
                 let Some(key) = s.keys.remove(&seq) else {
                     continue;
                 };
-                let Some(rows) = s.by_key.0.get_mut(&key) else {
+                // One hash lookup finds the key's rows and, once empty, removes them.
+                let EntryRef::Occupied(mut rows) = s.by_key.0.entry_ref(&*key) else {
                     continue;
                 };
                 let b = rows
+                    .get()
                     .iter()
                     .position(|b| b.seq == seq)
-                    .and_then(|i| rows.remove(i));
-                if rows.is_empty() {
-                    s.by_key.0.remove(&key);
+                    .and_then(|i| rows.get_mut().remove(i));
+                if rows.get().is_empty() {
+                    rows.remove();
                 }
                 if let Some(b) = b
                     && side == 0
