@@ -153,30 +153,59 @@ pub(crate) fn truthy(v: &Value) -> Result<bool, EvalError> {
     }
 }
 
-/// A column in a join (see [`ExprCompiler::join`]).
+/// A column in a join (see [`ExprCompiler::join`]). Slot `i` of a composite is its value
+/// `i` and the slot's time its value `sides.len() + i`, so columns read them by position
+/// (checking the name there) and borrow down to the field, cloning only what they return.
 fn join_column(sides: &[String], parts: &[eddy_sql::ast::Ident]) -> Eval {
     let names: Vec<Arc<str>> = parts.iter().map(|p| Arc::from(p.name.as_str())).collect();
     let side = sides.iter().position(|a| parts[0].eq_ignore_case(a));
+    let slots = sides.len();
     match (side, names.len()) {
         (Some(i), 1) => {
             let time = crate::join::time_field(i);
-            Box::new(move |c| Ok(field(c.record, &time)))
+            Box::new(move |c| Ok(composite_part(c.record, slots + i, &time).clone()))
         }
-        (Some(_), _) => {
-            Box::new(move |c| Ok(names.iter().fold(c.record.clone(), |v, p| field(&v, p))))
-        }
+        (Some(i), _) => Box::new(move |c| {
+            let slot = composite_part(c.record, i, &names[0]);
+            Ok(names[1..].iter().fold(slot, |v, p| field_ref(v, p)).clone())
+        }),
         (None, _) => {
             let sides: Vec<Arc<str>> = sides.iter().map(|s| Arc::from(s.as_str())).collect();
             Box::new(move |c| {
-                for s in &sides {
-                    let v = names.iter().fold(field(c.record, s), |v, p| field(&v, p));
+                for (i, s) in sides.iter().enumerate() {
+                    let slot = composite_part(c.record, i, s);
+                    let v = names.iter().fold(slot, |v, p| field_ref(v, p));
                     if !v.is_null() {
-                        return Ok(v);
+                        return Ok(v.clone());
                     }
                 }
                 Ok(Value::Null)
             })
         }
+    }
+}
+
+/// What a missing field reads as, to borrow.
+static NULL: Value = Value::Null;
+
+/// Field `name` of a join composite, found at `at` when the name there is `name` (as in
+/// every composite a join builds; the names before it are other aliases and times, so it
+/// is also the first match), else by name.
+fn composite_part<'v>(composite: &'v Value, at: usize, name: &str) -> &'v Value {
+    match composite {
+        Value::Record(r) => match (r.names().get(at), r.values().get(at)) {
+            (Some(n), Some(v)) if n.eq_ignore_ascii_case(name) => v,
+            _ => r.get(name).unwrap_or(&NULL),
+        },
+        _ => &NULL,
+    }
+}
+
+/// A record field by name, borrowed (NULL when absent or not a record).
+fn field_ref<'v>(v: &'v Value, name: &str) -> &'v Value {
+    match v {
+        Value::Record(r) => r.get(name).unwrap_or(&NULL),
+        _ => &NULL,
     }
 }
 

@@ -31,8 +31,8 @@ use crate::time::parse_datetime;
 use crate::value::{Record, Value};
 use crate::window::KeyMap;
 use eddy_sql::ast::{BinaryOp, Expr, Ident, JoinKind, JoinTarget, Literal, Select, UnaryOp};
-use serde::{Deserialize, Serialize};
 use hashbrown::hash_map::EntryRef;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
