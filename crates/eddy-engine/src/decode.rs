@@ -90,42 +90,41 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
         let dec = self.0;
         let last = dec.last_names.take();
         // Sized for the last event's shape, so a stream of one shape grows no vectors.
-        let kept = last.as_ref().map_or(0, |l| l.len());
-        let (mut names, mut values) = (Vec::with_capacity(kept), Vec::with_capacity(kept));
+        let mut values = Vec::with_capacity(last.as_ref().map_or(0, |l| l.len()));
         let mut same = true;
         let mut index = 0;
-        while let Some(name) = map.next_key_seed(KeySeed {
+        while let Some(kept) = map.next_key_seed(KeySeed {
             wanted: dec.wanted.as_deref(),
             keys: &mut dec.keys,
             index,
         })? {
-            index += 1;
-            match name {
-                Some(n) => {
-                    same &= last
-                        .as_ref()
-                        .and_then(|l| l.get(names.len()))
-                        .is_some_and(|p| Arc::ptr_eq(p, &n));
-                    names.push(n);
-                    values.push(map.next_value_seed(JsonSeed)?);
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            if kept {
+                // Compared by address, without taking a reference: the names list is
+                // built only when the shape changed.
+                let name = dec.keys.get(index).and_then(|(_, n)| n.as_ref());
+                same &= last
+                    .as_ref()
+                    .and_then(|l| l.get(values.len()))
+                    .zip(name)
+                    .is_some_and(|(p, n)| Arc::ptr_eq(p, n));
+                values.push(map.next_value_seed(JsonSeed)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
+            index += 1;
         }
         dec.keys.truncate(index);
         let names: Arc<[Arc<str>]> = match last {
-            Some(l) if same && l.len() == names.len() => l,
-            _ => names.into(),
+            Some(l) if same && l.len() == values.len() => l,
+            _ => dec.keys.iter().filter_map(|(_, n)| n.clone()).collect(),
         };
         dec.last_names = Some(names.clone());
         Ok(Value::Record(Arc::new(Record::new(names, values))))
     }
 }
 
-/// Reads key number `index` of an object: `None` when the query does not use it; the
-/// last object's name when that key is the same.
+/// Reads key number `index` of an object into `keys`: whether the query uses it (its
+/// name there is then the last object's when that key is the same).
 struct KeySeed<'a> {
     wanted: Option<&'a [String]>,
     keys: &'a mut Vec<(Box<str>, Option<Arc<str>>)>,
@@ -133,14 +132,14 @@ struct KeySeed<'a> {
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<Arc<str>>;
+    type Value = bool;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Option<Arc<str>>;
+    type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a field name")
     }
@@ -148,18 +147,19 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         if let Some((key, kept)) = self.keys.get(self.index)
             && **key == *s
         {
-            return Ok(kept.clone());
+            return Ok(kept.is_some());
         }
         let kept = match self.wanted {
             Some(w) if !w.iter().any(|x| x.eq_ignore_ascii_case(s)) => None,
             _ => Some(Arc::from(s)),
         };
-        let entry = (Box::from(s), kept.clone());
+        let is_kept = kept.is_some();
+        let entry = (Box::from(s), kept);
         match self.keys.get_mut(self.index) {
             Some(slot) => *slot = entry,
             None => self.keys.push(entry),
         }
-        Ok(kept)
+        Ok(is_kept)
     }
 }
 
