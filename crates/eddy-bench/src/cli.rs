@@ -5,7 +5,7 @@ use crate::compare::{CompareOptions, Peer, compare, format_table};
 use crate::generator::{GenOptions, write_ndjson};
 use crate::memory::{state_bytes_per_key_in, state_query};
 use crate::queries::select;
-use crate::run::{engine_table, run_files};
+use crate::run::{Feeds, engine_table, run_files};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +33,10 @@ pub enum NexmarkCommand {
         /// Comma-separated query names, or `all`.
         #[arg(long, default_value = "all")]
         queries: String,
+        /// Which feeds to time: `records`, `json` or `both`; one alone makes a profile
+        /// show only that path.
+        #[arg(long, value_enum, default_value_t = Feeds::Both)]
+        feed: Feeds,
     },
     /// Bytes of state per group key for COUNT/SUM/AVG over many keys.
     Memory {
@@ -55,11 +59,12 @@ pub fn run(command: NexmarkCommand) -> Result<()> {
             for q in select(&queries)? {
                 match run_files(q, &dir, false) {
                     Ok(r) => println!(
-                        "{}: {} events in {:.3} s = {:.0} events/s, {} rows, {} rejected, peak RSS {} MiB",
+                        "{}: {} events in {:.3} s = {:.0} events/s ({:.0} per CPU second), {} rows, {} rejected, peak RSS {} MiB",
                         q.name,
                         r.events,
                         r.elapsed.as_secs_f64(),
                         r.events_per_second(),
+                        r.events_per_cpu_second().unwrap_or(f64::NAN),
                         r.output_rows,
                         r.rejected,
                         r.peak_rss_bytes.map_or(0, |b| b >> 20)
@@ -69,12 +74,16 @@ pub fn run(command: NexmarkCommand) -> Result<()> {
                 }
             }
         }
-        NexmarkCommand::Engine { events, queries } => {
+        NexmarkCommand::Engine {
+            events,
+            queries,
+            feed,
+        } => {
             let options = GenOptions {
                 events,
                 ..GenOptions::default()
             };
-            print!("{}", engine_table(&select(&queries)?, &options));
+            print!("{}", engine_table(&select(&queries)?, &options, feed));
         }
         NexmarkCommand::Memory { keys, window } => {
             let m = state_bytes_per_key_in(keys, &window)?;

@@ -1,5 +1,6 @@
-//! Memory measurements: resident set size from `/proc/self/status` (Linux), and the
-//! bytes of state per group key of a COUNT/SUM/AVG query.
+//! Process measurements: resident set size from `/proc/self/status` and the calling
+//! thread's CPU time from `/proc/thread-self/schedstat` (Linux), and the bytes of state
+//! per group key of a COUNT/SUM/AVG query.
 
 use crate::error::BenchError;
 use eddy_engine::time::TICKS_PER_SECOND;
@@ -31,6 +32,13 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// `false` where the kernel does not allow it (the peak then covers the whole process).
 pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// CPU time the calling thread has run, in nanoseconds (Linux only): on a shared
+/// machine, rates per CPU second vary less between runs than rates per wall second.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
 }
 
 /// Engine state measured for many group keys in one open window.

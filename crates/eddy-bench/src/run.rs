@@ -4,7 +4,7 @@
 
 use crate::error::BenchError;
 use crate::generator::{self, GenOptions, Kind, RecordShapes};
-use crate::memory::{peak_rss_bytes, reset_peak_rss};
+use crate::memory::{peak_rss_bytes, reset_peak_rss, thread_cpu_ns};
 use crate::queries::NexmarkQuery;
 use eddy_engine::{Arrival, EngineError, Job, JobOptions, OutputRow, Row, Value};
 use std::fs::File;
@@ -26,6 +26,8 @@ pub struct EddyRun {
     pub rejected: u64,
     /// Wall time from the first push to the last output row.
     pub elapsed: Duration,
+    /// CPU time of the pushing thread over the same span, when Linux can tell.
+    pub cpu: Option<Duration>,
     /// Peak resident memory of this process during the run, when Linux can tell.
     pub peak_rss_bytes: Option<u64>,
     /// The output rows, when the run was asked to keep them.
@@ -36,6 +38,13 @@ impl EddyRun {
     /// Input events per second of wall time (the engine runs on one core).
     pub fn events_per_second(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Input events per second of the pushing thread's CPU time (`None`: not measured);
+    /// steadier than [`EddyRun::events_per_second`] when other work shares the core.
+    pub fn events_per_cpu_second(&self) -> Option<f64> {
+        self.cpu
+            .map(|cpu| self.events as f64 / cpu.as_secs_f64().max(1e-9))
     }
 }
 
@@ -99,16 +108,26 @@ impl Output {
         }
     }
 
-    fn finish(mut self, mut job: Job, events: u64, start: Instant) -> EddyRun {
+    fn finish(
+        mut self,
+        mut job: Job,
+        events: u64,
+        start: Instant,
+        cpu_start: Option<u64>,
+    ) -> EddyRun {
         job.finish();
         self.drain(&mut job);
         let elapsed = start.elapsed();
+        let cpu = cpu_start
+            .zip(thread_cpu_ns())
+            .map(|(a, b)| Duration::from_nanos(b.saturating_sub(a)));
         let m = job.metrics();
         EddyRun {
             events,
             output_rows: self.count,
             rejected: m.errors + m.dropped_events,
             elapsed,
+            cpu,
             peak_rss_bytes: peak_rss_bytes(),
             rows: self.rows,
         }
@@ -176,6 +195,7 @@ impl LineSource {
 pub fn run_files(query: &NexmarkQuery, dir: &Path, keep_rows: bool) -> Result<EddyRun, BenchError> {
     let (mut job, kinds) = compile(query)?;
     reset_peak_rss();
+    let cpu_start = thread_cpu_ns();
     let start = Instant::now();
     let mut sources = kinds
         .iter()
@@ -202,7 +222,7 @@ pub fn run_files(query: &NexmarkQuery, dir: &Path, keep_rows: bool) -> Result<Ed
             out.drain(&mut job);
         }
     }
-    Ok(out.finish(job, events, start))
+    Ok(out.finish(job, events, start, cpu_start))
 }
 
 /// Runs a query over events generated in memory before the clock starts, so the time is
@@ -235,6 +255,7 @@ pub fn run_memory(
         .collect();
     let count = events.len() as u64;
     reset_peak_rss();
+    let cpu_start = thread_cpu_ns();
     let start = Instant::now();
     let mut out = Output::new(false);
     for (i, (input, payload)) in events.into_iter().enumerate() {
@@ -248,31 +269,54 @@ pub fn run_memory(
             out.drain(&mut job);
         }
     }
-    Ok(out.finish(job, count, start))
+    Ok(out.finish(job, count, start, cpu_start))
 }
 
-fn cell(run: &Result<EddyRun, BenchError>) -> String {
+/// Which in-memory feeds [`engine_table`] times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Feeds {
+    /// Records only (the JSON column says `-`).
+    Records,
+    /// JSON text only (the records column says `-`).
+    Json,
+    /// Both, one after the other.
+    Both,
+}
+
+fn cell(run: &Option<Result<EddyRun, BenchError>>) -> String {
     match run {
-        Ok(r) => format!("{:.0}", r.events_per_second()),
+        None => "-".into(),
+        Some(run) => run_cell(run),
+    }
+}
+
+fn run_cell(run: &Result<EddyRun, BenchError>) -> String {
+    match run {
+        Ok(r) => match r.events_per_cpu_second() {
+            Some(cpu) => format!("{:.0} ({cpu:.0})", r.events_per_second()),
+            None => format!("{:.0}", r.events_per_second()),
+        },
         Err(BenchError::Unsupported(_)) => "unsupported".into(),
         Err(_) => "failed".into(),
     }
 }
 
 /// Engine-only numbers: each query fed the same in-memory events as records and as JSON
-/// text, as a Markdown table (events/s on one core; the JSON cost is the difference),
-/// with the reason for each query that did not run.
-pub fn engine_table(queries: &[&NexmarkQuery], options: &GenOptions) -> String {
+/// text, as a Markdown table (events per wall second on one core, and in parentheses
+/// per CPU second of the pushing thread; the JSON cost is the difference), with the
+/// reason for each query that did not run.
+pub fn engine_table(queries: &[&NexmarkQuery], options: &GenOptions, feeds: Feeds) -> String {
     let mut s = String::from(
         "| query | events | records ev/s | JSON ev/s | output rows |\n|---|---:|---:|---:|---:|\n",
     );
     let mut notes = String::new();
     for q in queries {
-        let records = run_memory(q, options, Feed::Records);
-        let json = run_memory(q, options, Feed::Json);
-        let (events, rows) = match &records {
-            Ok(r) => (r.events.to_string(), r.output_rows.to_string()),
-            Err(e) => {
+        let records = (feeds != Feeds::Json).then(|| run_memory(q, options, Feed::Records));
+        let json = (feeds != Feeds::Records).then(|| run_memory(q, options, Feed::Json));
+        let (events, rows) = match records.as_ref().or(json.as_ref()) {
+            Some(Ok(r)) => (r.events.to_string(), r.output_rows.to_string()),
+            None => ("-".into(), "-".into()),
+            Some(Err(e)) => {
                 notes.push_str(&format!(
                     "- {}: {}\n",
                     q.name,

@@ -16,11 +16,16 @@ pub(crate) struct Decoder {
     wanted: Option<Vec<String>>,
     /// Names of the last decoded event, reused when the next has the same.
     last_names: Option<Arc<[Arc<str>]>>,
+    /// Every key of the last decoded object in order, with the name it was kept under
+    /// (`None`: skipped): a key equal to the one at its place last time is decided by one
+    /// comparison instead of a search of `wanted`, and keeps the same shared name.
+    keys: Vec<(Box<str>, Option<Arc<str>>)>,
 }
 
 impl Decoder {
     /// Narrows the fields kept to `fields` (`None`: every field is needed).
     pub(crate) fn want(&mut self, fields: Option<Vec<String>>, first: bool) {
+        self.keys.clear();
         self.wanted = match (first, &mut self.wanted, fields) {
             (true, _, f) => f,
             (false, Some(w), Some(f)) => {
@@ -84,63 +89,77 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let dec = self.0;
         let last = dec.last_names.take();
-        let (mut names, mut values) = (Vec::new(), Vec::new());
+        // Sized for the last event's shape, so a stream of one shape grows no vectors.
+        let mut values = Vec::with_capacity(last.as_ref().map_or(0, |l| l.len()));
         let mut same = true;
-        while let Some(name) = map.next_key_seed(KeySeed {
+        let mut index = 0;
+        while let Some(kept) = map.next_key_seed(KeySeed {
             wanted: dec.wanted.as_deref(),
-            previous: last.as_ref().and_then(|l| l.get(names.len())),
+            keys: &mut dec.keys,
+            index,
         })? {
-            match name {
-                Some(n) => {
-                    same &= last
-                        .as_ref()
-                        .and_then(|l| l.get(names.len()))
-                        .is_some_and(|p| Arc::ptr_eq(p, &n));
-                    names.push(n);
-                    values.push(map.next_value_seed(JsonSeed)?);
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            if kept {
+                // Compared by address, without taking a reference: the names list is
+                // built only when the shape changed.
+                let name = dec.keys.get(index).and_then(|(_, n)| n.as_ref());
+                same &= last
+                    .as_ref()
+                    .and_then(|l| l.get(values.len()))
+                    .zip(name)
+                    .is_some_and(|(p, n)| Arc::ptr_eq(p, n));
+                values.push(map.next_value_seed(JsonSeed)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
+            index += 1;
         }
+        dec.keys.truncate(index);
         let names: Arc<[Arc<str>]> = match last {
-            Some(l) if same && l.len() == names.len() => l,
-            _ => names.into(),
+            Some(l) if same && l.len() == values.len() => l,
+            _ => dec.keys.iter().filter_map(|(_, n)| n.clone()).collect(),
         };
         dec.last_names = Some(names.clone());
         Ok(Value::Record(Arc::new(Record::new(names, values))))
     }
 }
 
-/// Reads one key: `None` when the query does not use it; the previous event's name when equal.
+/// Reads key number `index` of an object into `keys`: whether the query uses it (its
+/// name there is then the last object's when that key is the same).
 struct KeySeed<'a> {
     wanted: Option<&'a [String]>,
-    previous: Option<&'a Arc<str>>,
+    keys: &'a mut Vec<(Box<str>, Option<Arc<str>>)>,
+    index: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<Arc<str>>;
+    type Value = bool;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Option<Arc<str>>;
+    type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a field name")
     }
     fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-        if let Some(w) = self.wanted
-            && !w.iter().any(|x| x.eq_ignore_ascii_case(s))
+        if let Some((key, kept)) = self.keys.get(self.index)
+            && **key == *s
         {
-            return Ok(None);
+            return Ok(kept.is_some());
         }
-        Ok(Some(match self.previous {
-            Some(p) if **p == *s => p.clone(),
-            _ => Arc::from(s),
-        }))
+        let kept = match self.wanted {
+            Some(w) if !w.iter().any(|x| x.eq_ignore_ascii_case(s)) => None,
+            _ => Some(Arc::from(s)),
+        };
+        let is_kept = kept.is_some();
+        let entry = (Box::from(s), kept);
+        match self.keys.get_mut(self.index) {
+            Some(slot) => *slot = entry,
+            None => self.keys.push(entry),
+        }
+        Ok(is_kept)
     }
 }
 

@@ -21,6 +21,66 @@ pub(crate) struct Ctx<'a> {
     pub time: i64,
     pub keys: &'a [Value],
     pub aggs: &'a [Value],
+    /// Where the compiler's fields ([`ExprCompiler::fields`]) sit in `record`, as
+    /// [`FieldPositions::resolve`] found them for it; empty: columns look names up.
+    pub fields: &'a [usize],
+}
+
+/// Positions of one compiler's fields in records of the last shape seen, so that a
+/// stream of same-shaped records costs one pointer comparison per event instead of a
+/// case-insensitive name search per column.
+#[derive(Default)]
+pub(crate) struct FieldPositions {
+    names: Vec<Arc<str>>,
+    /// The shape the positions are for; held, so its address cannot name another shape.
+    shape: Option<Arc<[Arc<str>]>>,
+    /// Per name, its first case-insensitive match in `shape`; `usize::MAX` when absent.
+    positions: Vec<usize>,
+}
+
+impl FieldPositions {
+    /// Positions for the fields a compiler handed out ([`ExprCompiler::fields`]).
+    pub(crate) fn new(names: Vec<Arc<str>>) -> FieldPositions {
+        FieldPositions {
+            names,
+            ..FieldPositions::default()
+        }
+    }
+
+    /// The positions for `record`, recomputed only when its shape differs from the last;
+    /// empty for a value that is not a record.
+    pub(crate) fn resolve(&mut self, record: &Value) -> &[usize] {
+        let Value::Record(r) = record else {
+            return &[];
+        };
+        if self.names.is_empty() {
+            return &[];
+        }
+        if !self
+            .shape
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, r.names()))
+        {
+            self.positions.clear();
+            self.positions.extend(self.names.iter().map(|n| {
+                r.names()
+                    .iter()
+                    .position(|x| x.eq_ignore_ascii_case(n))
+                    .unwrap_or(usize::MAX)
+            }));
+            self.shape = Some(r.names().clone());
+        }
+        &self.positions
+    }
+}
+
+/// Top-level field `name` (the compiler's field `slot`) of the context's record: at its
+/// resolved position when the context has one, else by name.
+fn slot_field(c: &Ctx, slot: usize, name: &str) -> Value {
+    if let (Some(&at), Value::Record(r)) = (c.fields.get(slot), c.record) {
+        return r.values().get(at).cloned().unwrap_or(Value::Null);
+    }
+    field(c.record, name)
 }
 
 /// A compiled expression.
@@ -57,6 +117,12 @@ pub(crate) struct ExprCompiler<'a> {
     /// `CROSS/OUTER APPLY` aliases so far: analytic functions run before APPLY, so they
     /// cannot read them.
     pub apply_aliases: Vec<String>,
+    /// Top-level fields the compiled columns read, one slot each: a context's
+    /// [`Ctx::fields`] says where each sits in its record.
+    pub fields: Vec<Arc<str>>,
+    /// Set when an expression reads event metadata (`GetMetadataPropertyValue`, or a
+    /// metadata column the payload may lack), so the job must say which event runs.
+    pub reads_metadata: bool,
 }
 
 /// Builds the "not supported yet" error at `span`.
@@ -87,30 +153,59 @@ pub(crate) fn truthy(v: &Value) -> Result<bool, EvalError> {
     }
 }
 
-/// A column in a join (see [`ExprCompiler::join`]).
+/// A column in a join (see [`ExprCompiler::join`]). Slot `i` of a composite is its value
+/// `i` and the slot's time its value `sides.len() + i`, so columns read them by position
+/// (checking the name there) and borrow down to the field, cloning only what they return.
 fn join_column(sides: &[String], parts: &[eddy_sql::ast::Ident]) -> Eval {
     let names: Vec<Arc<str>> = parts.iter().map(|p| Arc::from(p.name.as_str())).collect();
     let side = sides.iter().position(|a| parts[0].eq_ignore_case(a));
+    let slots = sides.len();
     match (side, names.len()) {
         (Some(i), 1) => {
             let time = crate::join::time_field(i);
-            Box::new(move |c| Ok(field(c.record, &time)))
+            Box::new(move |c| Ok(composite_part(c.record, slots + i, &time).clone()))
         }
-        (Some(_), _) => {
-            Box::new(move |c| Ok(names.iter().fold(c.record.clone(), |v, p| field(&v, p))))
-        }
+        (Some(i), _) => Box::new(move |c| {
+            let slot = composite_part(c.record, i, &names[0]);
+            Ok(names[1..].iter().fold(slot, |v, p| field_ref(v, p)).clone())
+        }),
         (None, _) => {
             let sides: Vec<Arc<str>> = sides.iter().map(|s| Arc::from(s.as_str())).collect();
             Box::new(move |c| {
-                for s in &sides {
-                    let v = names.iter().fold(field(c.record, s), |v, p| field(&v, p));
+                for (i, s) in sides.iter().enumerate() {
+                    let slot = composite_part(c.record, i, s);
+                    let v = names.iter().fold(slot, |v, p| field_ref(v, p));
                     if !v.is_null() {
-                        return Ok(v);
+                        return Ok(v.clone());
                     }
                 }
                 Ok(Value::Null)
             })
         }
+    }
+}
+
+/// What a missing field reads as, to borrow.
+static NULL: Value = Value::Null;
+
+/// Field `name` of a join composite, found at `at` when the name there is `name` (as in
+/// every composite a join builds; the names before it are other aliases and times, so it
+/// is also the first match), else by name.
+fn composite_part<'v>(composite: &'v Value, at: usize, name: &str) -> &'v Value {
+    match composite {
+        Value::Record(r) => match (r.names().get(at), r.values().get(at)) {
+            (Some(n), Some(v)) if n.eq_ignore_ascii_case(name) => v,
+            _ => r.get(name).unwrap_or(&NULL),
+        },
+        _ => &NULL,
+    }
+}
+
+/// A record field by name, borrowed (NULL when absent or not a record).
+fn field_ref<'v>(v: &'v Value, name: &str) -> &'v Value {
+    match v {
+        Value::Record(r) => r.get(name).unwrap_or(&NULL),
+        _ => &NULL,
     }
 }
 
@@ -144,6 +239,24 @@ impl<'a> ExprCompiler<'a> {
             reads_record: false,
             analytics: Vec::new(),
             apply_aliases: Vec::new(),
+            fields: Vec::new(),
+            reads_metadata: false,
+        }
+    }
+
+    /// The slot of top-level field `name` in [`ExprCompiler::fields`] (names equal but
+    /// for case share one, as they find the same field).
+    fn field_slot(&mut self, name: &Arc<str>) -> usize {
+        match self
+            .fields
+            .iter()
+            .position(|f| f.eq_ignore_ascii_case(name))
+        {
+            Some(i) => i,
+            None => {
+                self.fields.push(name.clone());
+                self.fields.len() - 1
+            }
         }
     }
 
@@ -204,24 +317,32 @@ impl<'a> ExprCompiler<'a> {
                     [one] if parts.len() == 1 && crate::meta::Property::column(one).is_some() => {
                         // EventEnqueuedUtcTime, EventProcessedUtcTime, PartitionId: the
                         // payload's own field when present, else the event's metadata.
+                        self.reads_metadata = true;
                         let one = one.clone();
+                        let slot = self.field_slot(&one);
                         let prop = crate::meta::Property::column(&one);
-                        Box::new(move |c| match field(c.record, &one) {
+                        Box::new(move |c| match slot_field(c, slot, &one) {
                             Value::Null => Ok(prop.as_ref().map_or(Value::Null, |p| p.read())),
                             v => Ok(v),
                         })
                     }
                     [one] => {
                         let one = one.clone();
-                        Box::new(move |c| Ok(field(c.record, &one)))
+                        let slot = self.field_slot(&one);
+                        Box::new(move |c| Ok(slot_field(c, slot, &one)))
                     }
-                    _ => Box::new(move |c| {
-                        let mut v = c.record.clone();
-                        for p in &path {
-                            v = field(&v, p);
-                        }
-                        Ok(v)
-                    }),
+                    [first, rest @ ..] => {
+                        let (first, rest) = (first.clone(), rest.to_vec());
+                        let slot = self.field_slot(&first);
+                        Box::new(move |c| {
+                            let mut v = slot_field(c, slot, &first);
+                            for p in &rest {
+                                v = field(&v, p);
+                            }
+                            Ok(v)
+                        })
+                    }
+                    [] => Box::new(|c| Ok(c.record.clone())),
                 }
             }
             Expr::Nested(inner, _) => self.compile(inner)?,

@@ -301,6 +301,7 @@ fn metadata_property(c: &mut ExprCompiler, call: &FunctionCall) -> Result<Eval, 
              EventHub (all as a record), [EventHub].[...] of these, [User] or [User].[name]",
         ));
     };
+    c.reads_metadata = true;
     Ok(Box::new(move |_| Ok(prop.read())))
 }
 

@@ -9,7 +9,7 @@
 
 use crate::decode::{Decoder, fields_read};
 use crate::error::{EngineError, EvalError, EventError};
-use crate::expr::{Ctx, Eval, ExprCompiler, cast, unsupported};
+use crate::expr::{Ctx, Eval, ExprCompiler, FieldPositions, cast, unsupported};
 use crate::join::JoinSources;
 use crate::meta::{EventExtras, EventMeta, set_current};
 use crate::operator::{Operator, OperatorState, SourceInfo, Target};
@@ -382,6 +382,10 @@ struct Source {
     over: Vec<Eval>,
     /// The operator reading it, and which side (1: right side of a join).
     consumer: (usize, usize),
+    /// Where the fields `timestamp` and `over` read sit in the current event's shape.
+    positions: FieldPositions,
+    /// Whether `timestamp` or `over` reads event metadata.
+    reads_metadata: bool,
 }
 
 /// A compiled, running query. `Send`, so a job can move to a worker thread.
@@ -405,6 +409,9 @@ pub struct Job {
     /// Per step, the operators (and sides) reading it.
     step_consumers: Vec<Vec<(usize, usize)>>,
     since_flush: u32,
+    /// Whether any statement reads event metadata; if none does, the job does not make
+    /// each event's metadata current as it runs.
+    operators_read_metadata: bool,
     /// Reused for the rows one event produces.
     row_buf: Vec<Row>,
     /// While windows close: output rows, to be ordered by time before they are emitted.
@@ -462,6 +469,7 @@ impl Job {
             step_consumers: Vec::new(),
             op_substreams: Vec::new(),
             since_flush: 0,
+            operators_read_metadata: false,
             row_buf: Vec::new(),
             closing: None,
             closing_buf: Vec::new(),
@@ -532,6 +540,7 @@ impl Job {
                 job.schemas[input] = columns.iter().map(|(c, t)| (c.name.clone(), *t)).collect();
             }
         }
+        job.operators_read_metadata = job.operators.iter().any(Operator::reads_metadata);
         job.state.output_seqs = vec![0; job.outputs.len()];
         job.state.metrics.inputs = job
             .inputs
@@ -569,8 +578,8 @@ impl Job {
         })?;
         let reference = src.reference_name().name.clone();
         let (mut timestamp, mut over) = (None, Vec::new());
+        let mut c = ExprCompiler::new(query, reference.clone());
         if let Some(ts) = &src.timestamp_by {
-            let mut c = ExprCompiler::new(query, reference.clone());
             timestamp = Some(c.compile(&ts.expr)?);
             over = ts
                 .over
@@ -625,6 +634,8 @@ impl Job {
             timestamp,
             over,
             consumer,
+            positions: FieldPositions::new(c.fields),
+            reads_metadata: c.reads_metadata,
         });
         self.state.substreams.push(Substreams::default());
         self.state.partitions.push(vec![PartitionState::default()]);
@@ -833,23 +844,29 @@ impl Job {
             Arrival::At(t) => Some(t),
             Arrival::FromPayload => record_field_time(&record),
         };
-        set_current(Some(EventMeta {
-            input: input as u32,
-            partition,
-            offset,
-            arrival: known_arrival.unwrap_or_else(now_ticks),
-            extras: extras.clone(),
-        }));
+        // Reading the clock costs as much as a simple query: only when metadata is read.
+        if sources.iter().any(|&s| self.sources[s].reads_metadata) {
+            set_current(Some(EventMeta {
+                input: input as u32,
+                partition,
+                offset,
+                arrival: known_arrival.unwrap_or_else(now_ticks),
+                extras: extras.clone(),
+            }));
+        }
         let seq = self.state.next_seq;
         self.state.next_seq += 1;
         for &s in sources {
-            let time = match &self.sources[s].timestamp {
+            let source = &mut self.sources[s];
+            let fields = source.positions.resolve(&record);
+            let time = match &source.timestamp {
                 None => None,
                 Some(f) => match event_time(f(&Ctx {
                     record: &record,
                     time: 0,
                     keys: &[],
                     aggs: &[],
+                    fields,
                 })) {
                     Ok(t) => Some(t),
                     Err(message) => {
@@ -872,13 +889,15 @@ impl Job {
                 extras: extras.clone(),
             };
             if !self.sources[s].over.is_empty() {
+                let source = &mut self.sources[s];
                 let ctx = Ctx {
                     record: &record,
                     time: 0,
                     keys: &[],
                     aggs: &[],
+                    fields: source.positions.resolve(&record),
                 };
-                let key = match self.sources[s]
+                let key = match source
                     .over
                     .iter()
                     .map(|k| k(&ctx))
@@ -1111,7 +1130,9 @@ impl Job {
                     lane.events.push((p.time, p.record, p.meta));
                     continue;
                 }
-                set_current(Some(p.meta));
+                if self.operators_read_metadata {
+                    set_current(Some(p.meta));
+                }
                 self.deliver(self.sources[p.source].consumer, p.time, &p.record);
             }
         }

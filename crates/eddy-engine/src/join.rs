@@ -31,6 +31,7 @@ use crate::time::parse_datetime;
 use crate::value::{Record, Value};
 use crate::window::KeyMap;
 use eddy_sql::ast::{BinaryOp, Expr, Ident, JoinKind, JoinTarget, Literal, Select, UnaryOp};
+use hashbrown::hash_map::EntryRef;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -56,18 +57,64 @@ struct Buffered {
 }
 
 /// One side's buffered rows: by key, and by the instant each stops being able to match.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 struct Side {
     by_key: KeyMap<VecDeque<Buffered>>,
-    /// `(until, seq)` of every buffered row, earliest first.
-    expiry: BTreeSet<(i64, u64)>,
-    /// The key of each buffered row, by seq.
-    keys: BTreeMap<u64, Box<[Value]>>,
+    /// `(until, seq)` of every buffered row, earliest first, with the row's key (to find
+    /// it in `by_key` when it expires).
+    expiry: BTreeMap<(i64, u64), Box<[Value]>>,
 }
 
 impl Side {
     fn len(&self) -> usize {
-        self.keys.len()
+        self.expiry.len()
+    }
+}
+
+/// How a [`Side`] is written in a snapshot: the expiry instants and the key of each row by
+/// seq apart, as earlier versions kept them in memory, so their snapshots still restore.
+#[derive(Serialize)]
+struct SideOut<'a> {
+    by_key: &'a KeyMap<VecDeque<Buffered>>,
+    expiry: Vec<(i64, u64)>,
+    keys: BTreeMap<u64, &'a [Value]>,
+}
+
+#[derive(Deserialize)]
+struct SideIn {
+    by_key: KeyMap<VecDeque<Buffered>>,
+    expiry: BTreeSet<(i64, u64)>,
+    keys: BTreeMap<u64, Box<[Value]>>,
+}
+
+impl Serialize for Side {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SideOut {
+            by_key: &self.by_key,
+            expiry: self.expiry.keys().copied().collect(),
+            keys: self
+                .expiry
+                .iter()
+                .map(|(&(_, seq), key)| (seq, &**key))
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Side {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Side, D::Error> {
+        let SideIn {
+            by_key,
+            expiry,
+            mut keys,
+        } = SideIn::deserialize(d)?;
+        // A row without a key could not be found to expire; as before, it is skipped.
+        let expiry = expiry
+            .into_iter()
+            .filter_map(|(until, seq)| keys.remove(&seq).map(|k| ((until, seq), k)))
+            .collect();
+        Ok(Side { by_key, expiry })
     }
 }
 
@@ -264,6 +311,7 @@ impl Joins {
                 .iter()
                 .map(|e| c.compile(e))
                 .collect::<Result<Vec<_>, _>>()?;
+            c.reads_metadata |= kc.reads_metadata;
             if !c.analytics.is_empty() || !kc.analytics.is_empty() {
                 return Err(unsupported(text, on.span(), "an analytic function in ON"));
             }
@@ -583,6 +631,7 @@ fn key_of(keys: &[Eval], record: &Value, time: i64, errors: &mut u64) -> Option<
         time,
         keys: &[],
         aggs: &[],
+        fields: &[],
     };
     let mut key = Vec::with_capacity(keys.len());
     for k in keys {
@@ -606,6 +655,7 @@ fn all_hold(conds: &[Eval], joined: &Value, time: i64, errors: &mut u64) -> bool
         time,
         keys: &[],
         aggs: &[],
+        fields: &[],
     };
     for c in conds {
         match c(&ctx).and_then(|v| truthy(&v)) {
@@ -623,9 +673,13 @@ fn all_hold(conds: &[Eval], joined: &Value, time: i64, errors: &mut u64) -> bool
 impl StreamStage {
     fn buffer(&mut self, side: usize, key: Box<[Value]>, until: i64, b: Buffered) {
         let s = &mut self.state.sides[side];
-        s.expiry.insert((until, b.seq));
-        s.keys.insert(b.seq, key.clone());
-        s.by_key.0.entry(key).or_default().push_back(b);
+        s.expiry.insert((until, b.seq), key.clone());
+        // Most keys hold one row (q7: a price), so a new key's queue is sized for one.
+        s.by_key
+            .0
+            .entry(key)
+            .or_insert_with(|| VecDeque::with_capacity(1))
+            .push_back(b);
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -723,23 +777,24 @@ impl StreamStage {
     fn expire(&mut self, watermark: i64, out: &mut Vec<(i64, Value)>) {
         for side in 0..2 {
             let s = &mut self.state.sides[side];
-            while let Some(&(until, seq)) = s.expiry.first() {
+            while let Some((&(until, seq), _)) = s.expiry.first_key_value() {
                 if until >= watermark {
                     break;
                 }
-                s.expiry.pop_first();
-                let Some(key) = s.keys.remove(&seq) else {
-                    continue;
+                let Some((_, key)) = s.expiry.pop_first() else {
+                    break;
                 };
-                let Some(rows) = s.by_key.0.get_mut(&key) else {
+                // One hash lookup finds the key's rows and, once empty, removes them.
+                let EntryRef::Occupied(mut rows) = s.by_key.0.entry_ref(&*key) else {
                     continue;
                 };
                 let b = rows
+                    .get()
                     .iter()
                     .position(|b| b.seq == seq)
-                    .and_then(|i| rows.remove(i));
-                if rows.is_empty() {
-                    s.by_key.0.remove(&key);
+                    .and_then(|i| rows.get_mut().remove(i));
+                if rows.get().is_empty() {
+                    rows.remove();
                 }
                 if let Some(b) = b
                     && side == 0

@@ -6,7 +6,7 @@
 use crate::agg::AggKind;
 use crate::analytic::{Analytic, AnalyticState};
 use crate::error::{EngineError, EvalError};
-use crate::expr::{AggSpec, Ctx, Eval, ExprCompiler, truthy, unsupported};
+use crate::expr::{AggSpec, Ctx, Eval, ExprCompiler, FieldPositions, truthy, unsupported};
 use crate::join::{JoinSources, JoinState, Joins};
 use crate::value::{Record, Row, Value};
 use crate::window::{ClosedRows, Input, KeyMap, Table, Window, cmp_keys};
@@ -150,6 +150,10 @@ pub(crate) struct Operator {
     filter: Option<Eval>,
     projection: Projection,
     kind: Kind,
+    /// Where the fields the expressions read sit in the current event's shape.
+    positions: FieldPositions,
+    /// Whether an expression reads event metadata (see [`Operator::reads_metadata`]).
+    reads_metadata: bool,
 }
 
 /// `CROSS APPLY GetArrayElements(x) AS e` and friends: the alias becomes a field of
@@ -221,6 +225,7 @@ impl Apply {
             time,
             keys: &[],
             aggs: &[],
+            fields: &[],
         })?;
         let pair =
             |a: Value, b: Value| Value::from(Record::new(self.element_names.clone(), vec![a, b]));
@@ -497,6 +502,8 @@ impl Operator {
         }
         Ok(Operator {
             target,
+            positions: FieldPositions::new(std::mem::take(&mut c.fields)),
+            reads_metadata: c.reads_metadata,
             analytic_state: c
                 .analytics
                 .iter()
@@ -538,6 +545,7 @@ impl Operator {
                     time,
                     keys: &[],
                     aggs: &[],
+                    fields: &[],
                 };
                 for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
                     if a.source == side {
@@ -570,6 +578,7 @@ impl Operator {
                 time,
                 keys: &[],
                 aggs: &[],
+                fields: &[],
             };
             for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
                 match a.eval(&ctx, state) {
@@ -601,6 +610,7 @@ impl Operator {
         record: &Value,
         analytics: Option<&[Value]>,
     ) -> Result<Option<Row>, EvalError> {
+        let fields = self.positions.resolve(record);
         let mut own = Vec::new();
         if analytics.is_none() && !self.analytics.is_empty() {
             let ctx = Ctx {
@@ -608,6 +618,7 @@ impl Operator {
                 time,
                 keys: &[],
                 aggs: &[],
+                fields,
             };
             for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
                 own.push(a.eval(&ctx, state)?);
@@ -618,6 +629,7 @@ impl Operator {
             time,
             keys: &[],
             aggs: analytics.unwrap_or(&own),
+            fields,
         };
         if let Some(f) = &self.filter
             && !truthy(&f(&ctx)?)?
@@ -668,6 +680,12 @@ impl Operator {
             }
         }
         result
+    }
+
+    /// Whether an expression of this SELECT reads event metadata, so the job must make
+    /// each event's metadata current before running it.
+    pub(crate) fn reads_metadata(&self) -> bool {
+        self.reads_metadata
     }
 
     /// Whether this SELECT can read a `TIMESTAMP BY ... OVER` source: no join or APPLY,
@@ -733,6 +751,7 @@ impl Operator {
                 time: c.end,
                 keys: &c.key,
                 aggs: closed.results(c),
+                fields: &[],
             };
             let row = match &g.having {
                 Some(h) => h(&ctx).and_then(|v| truthy(&v)),

@@ -1296,3 +1296,25 @@ fn snapshot_of_a_rolling_window_that_saw_no_event_restores() {
         assert!(!finish(&mut j).is_empty(), "{window}");
     }
 }
+
+#[test]
+fn columns_follow_each_event_shape() {
+    // Columns read fields at positions resolved per record shape: a change of field
+    // order, case, presence or a duplicate name must read what a name lookup would.
+    let mut j = job("SELECT a, B, s.c.d AS d INTO out FROM s TIMESTAMP BY t");
+    push(&mut j, 1.0, r#""a":1,"b":2,"c":{"d":3}"#);
+    push(&mut j, 2.0, r#""b":20,"a":10"#);
+    push(&mut j, 3.0, r#""A":100,"x":0,"B":200,"C":{"D":300}"#);
+    push(&mut j, 4.0, r#""a":1000,"a":2000,"b":3000"#);
+    push(&mut j, 5.0, r#""a":1,"b":2,"c":{"d":3}"#);
+    assert_eq!(
+        finish(&mut j),
+        vec![
+            r#"{"a":1,"B":2,"d":3}"#,
+            r#"{"a":10,"B":20,"d":null}"#,
+            r#"{"a":100,"B":200,"d":300}"#,
+            r#"{"a":1000,"B":3000,"d":null}"#,
+            r#"{"a":1,"B":2,"d":3}"#,
+        ]
+    );
+}

@@ -200,6 +200,27 @@ fn join_state_survives_snapshot_and_restore() {
     assert_eq!(drain(&mut again), expected);
 }
 
+#[test]
+fn join_snapshot_keeps_its_format() {
+    // Buffered rows are written as before (expiry instants, and each row's key by seq), so
+    // snapshots taken by earlier versions restore and later ones read the same.
+    let q = "SELECT o.id, p.amount FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+             ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10";
+    let mut j = job(q);
+    push_to(&mut j, "orders", 1.0, r#""id":1"#);
+    push_to(&mut j, "payments", 2.0, r#""id":9,"amount":1"#);
+    assert!(drain(&mut j).is_empty());
+    let snap: serde_json::Value = serde_json::from_slice(&j.snapshot().unwrap()).unwrap();
+    let side = &snap["groups"][0]["join"][0]["sides"][0];
+    assert_eq!(side["expiry"].as_array().map(Vec::len), Some(1));
+    let seq = side["expiry"][0][1].as_u64().unwrap().to_string();
+    assert_eq!(
+        side["keys"][seq.as_str()],
+        serde_json::json!([{"BigInt": 1}])
+    );
+    assert!(side["by_key"].is_array());
+}
+
 const ENRICH: &str = "SELECT e.site, e.v, s.name FROM events e TIMESTAMP BY t \
      JOIN Sites s ON e.site = s.id AND e.v >= s.min";
 

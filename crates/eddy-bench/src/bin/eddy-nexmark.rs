@@ -5,6 +5,11 @@ use anyhow::Result;
 use clap::Parser;
 use eddy_bench::cli::{NexmarkCommand, run};
 
+/// Rows and events are many small allocations freed in bulk, where glibc's malloc is slow.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "eddy-nexmark", about = "Nexmark benchmark for eddy")]
 struct Cli {
