@@ -8,6 +8,10 @@ use std::sync::Arc;
 use eddy_kafka::{KafkaConfig, serve};
 use eddy_log::{FsyncPolicy, Log, LogConfig};
 
+/// The eddy binary's allocator, so the example measures what eddy would run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn usage() -> ! {
     eprintln!(
         "usage: broker --data-dir DIR [--listen ADDR] [--partitions N] [--max-message-bytes N] [--fsync always|interval:N|never]"

@@ -23,6 +23,21 @@ pub(crate) struct Client {
     pub host: String,
 }
 
+impl Client {
+    /// Built only for the requests that describe their sender (JoinGroup), not per request:
+    /// two allocations per produce request otherwise.
+    fn of(header: &RequestHeader, peer: SocketAddr) -> Client {
+        Client {
+            client_id: header
+                .client_id
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            host: format!("/{}", peer.ip()),
+        }
+    }
+}
+
 /// Serves one connection until the peer closes it or a frame cannot be answered.
 pub(crate) async fn run(broker: Arc<Broker>, mut stream: TcpStream, peer: SocketAddr) {
     if let Err(e) = serve_conn(&broker, &mut stream, peer).await {
@@ -111,10 +126,6 @@ async fn handle_frame(
     }
     let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
         .map_err(|e| malformed("header", e))?;
-    let client = Client {
-        client_id: header.client_id.map(|s| s.to_string()).unwrap_or_default(),
-        host: format!("/{}", peer.ip()),
-    };
     macro_rules! call {
         ($req:ty, |$r:ident| $handler:expr) => {{
             let $r = <$req>::decode(&mut frame, version)
@@ -147,7 +158,10 @@ async fn handle_frame(
             broker, r, version
         )),
         ApiKey::JoinGroup => call!(JoinGroupRequest, |r| groups::join(
-            broker, r, version, &client
+            broker,
+            r,
+            version,
+            &Client::of(&header, peer)
         )
         .await),
         ApiKey::SyncGroup => call!(SyncGroupRequest, |r| groups::sync(broker, r).await),

@@ -2,6 +2,9 @@
 //!
 //! Appends hold the partition mutex for the write (one pwrite) and, under `FsyncPolicy::Always`,
 //! the fsync. Reads hold it only to plan (which segment, which file position) and scan outside it.
+//! Under `FsyncPolicy::IntervalMs` a roll leaves the closed segment's fsync to the group commit,
+//! so no append waits for the disk; at most one closed segment (the one before the active one)
+//! is ever waiting, and recovery CRC-scans both whole.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,30 @@ struct State {
     failed: Option<String>,
     /// Set by `delete_stream`; later appends fail as if the stream never existed.
     deleted: bool,
+    /// A segment closed by a roll whose fsync, and the fsync of the directory entry of the
+    /// segment after it, the group commit still owes (`IntervalMs` only).
+    unsynced_roll: Option<Rolled>,
+}
+
+/// What the group commit needs to make a rolled segment durable without the partition lock.
+#[derive(Clone)]
+struct Rolled {
+    file: Arc<File>,
+    index_file: Arc<File>,
+    path: PathBuf,
+}
+
+impl Rolled {
+    /// fsyncs the closed segment, its index and the directory (which names the new segment).
+    fn sync(&self, dir: &Path) -> Result<(), LogError> {
+        let io = |what: &str| {
+            let context = format!("fsync {what}{}", self.path.display());
+            move |e| LogError::io(context, e)
+        };
+        self.file.sync_data().map_err(io(""))?;
+        self.index_file.sync_data().map_err(io("index of "))?;
+        sync_dir(dir)
+    }
 }
 
 impl State {
@@ -89,7 +116,9 @@ impl Partition {
         bases.sort_unstable();
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for (i, &base) in bases.iter().enumerate() {
-            let seg = Segment::open(dir.join(log_file_name(base)), base, i + 1 == bases.len())?;
+            // The last closed segment too: its roll fsync may not have run before a power loss.
+            let scan_whole = i + 2 >= bases.len();
+            let seg = Segment::open(dir.join(log_file_name(base)), base, scan_whole)?;
             if let Some(prev) = segments.last().map(|s: &Segment| s.next_offset)
                 && seg.base_offset < prev
             {
@@ -116,6 +145,7 @@ impl Partition {
                 dirty: false,
                 failed: None,
                 deleted: false,
+                unsynced_roll: None,
             }),
             end_tx,
         })
@@ -173,16 +203,44 @@ impl Partition {
         })
     }
 
-    /// Closes the active segment (fsynced, unless `Never`) and starts a new one at the end offset.
+    /// Closes the active segment and starts a new one at the end offset. The closed segment and
+    /// the new directory entry are fsynced here under `Always`, by the next group-commit round
+    /// under `IntervalMs` (inline only if the previous roll's is still owed), never under `Never`.
     fn roll(&self, st: &mut State, config: &LogConfig) -> Result<(), LogError> {
-        let durable = config.fsync != FsyncPolicy::Never;
-        if durable && let Err(e) = st.active().sync() {
-            st.failed = Some(e.to_string());
-            return Err(e);
+        match config.fsync {
+            FsyncPolicy::Always => {
+                if let Err(e) = st.active().sync() {
+                    st.failed = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+            FsyncPolicy::IntervalMs(_) => {
+                // Rolling faster than the group commit: keep at most one closed segment owed.
+                if let Some(prev) = st.unsynced_roll.take()
+                    && let Err(e) = prev.sync(&st.dir)
+                {
+                    st.failed = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+            FsyncPolicy::Never => {}
         }
+        let closed = {
+            let active = st.active();
+            Rolled {
+                file: Arc::clone(&active.file),
+                index_file: Arc::clone(&active.index_file),
+                path: active.path.clone(),
+            }
+        };
         let seg = Segment::create(&st.dir, st.end_offset())?;
-        if durable {
-            sync_dir(&st.dir)?;
+        match config.fsync {
+            FsyncPolicy::Always => sync_dir(&st.dir)?,
+            FsyncPolicy::IntervalMs(_) => {
+                st.unsynced_roll = Some(closed);
+                st.dirty = true;
+            }
+            FsyncPolicy::Never => {}
         }
         tracing::debug!(path = %seg.path.display(), "rolled to a new segment");
         st.segments.push(seg);
@@ -263,28 +321,60 @@ impl Partition {
         }
     }
 
-    /// The group-commit step: fsyncs the active segment if written since the last call.
+    /// The group-commit step: fsyncs the active segment if written since the last call, and
+    /// first a segment closed by a roll meanwhile.
     pub fn sync_if_dirty(&self) -> Result<(), LogError> {
-        let file = {
+        let (file, path, rolled, dir) = {
             let mut st = self.state.lock();
             if !std::mem::take(&mut st.dirty) {
                 return Ok(());
             }
+            let rolled = st.unsynced_roll.clone();
+            let dir = st.dir.clone();
             let seg = st.active();
-            (Arc::clone(&seg.file), seg.path.clone())
+            (Arc::clone(&seg.file), seg.path.clone(), rolled, dir)
         };
         // Outside the lock: appends continue while the disk works; the next round covers them.
-        if let Err(e) = file.0.sync_data() {
-            self.state.lock().failed = Some(e.to_string());
-            return Err(LogError::io(format!("fsync {}", file.1.display()), e));
+        if let Some(rolled) = rolled {
+            if let Err(e) = rolled.sync(&dir) {
+                return Err(self.sync_failed(e));
+            }
+            let mut st = self.state.lock();
+            // A later roll may have synced it and owe a newer one meanwhile.
+            if st
+                .unsynced_roll
+                .as_ref()
+                .is_some_and(|r| r.path == rolled.path)
+            {
+                st.unsynced_roll = None;
+            }
+        }
+        if let Err(e) = file.sync_data() {
+            return Err(self.sync_failed(LogError::io(format!("fsync {}", path.display()), e)));
         }
         Ok(())
     }
 
-    /// fsyncs the active segment and its index now.
+    /// Marks the partition as refusing appends after a failed fsync, unless it was deleted
+    /// meanwhile (its directory is gone, so a failure there means nothing).
+    fn sync_failed(&self, e: LogError) -> LogError {
+        let mut st = self.state.lock();
+        if !st.deleted {
+            st.failed = Some(e.to_string());
+        }
+        e
+    }
+
+    /// fsyncs the active segment, its index and a segment still owed by a roll, now.
     pub fn sync(&self) -> Result<(), LogError> {
         let mut st = self.state.lock();
         st.dirty = false;
+        if let Some(rolled) = st.unsynced_roll.take()
+            && let Err(e) = rolled.sync(&st.dir)
+        {
+            st.failed = Some(e.to_string());
+            return Err(e);
+        }
         if let Err(e) = st.active().sync() {
             st.failed = Some(e.to_string());
             return Err(e);

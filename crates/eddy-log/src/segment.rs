@@ -65,7 +65,8 @@ pub(crate) struct Segment {
     pub file: Arc<File>,
     /// Path of the `.log` file.
     pub path: PathBuf,
-    index_file: File,
+    /// Shared with the fsync thread, which syncs a rolled segment's index off the append path.
+    pub index_file: Arc<File>,
     index: Vec<IndexEntry>,
     bytes_since_index: u64,
 }
@@ -150,16 +151,17 @@ impl Segment {
             max_timestamp_ms: i64::MIN,
             file: Arc::new(file),
             path,
-            index_file,
+            index_file: Arc::new(index_file),
             index: Vec::new(),
             bytes_since_index: 0,
         })
     }
 
-    /// Opens and recovers a segment. The active (last) one is CRC-scanned whole; older ones,
-    /// fsynced when they rolled, only from their last valid index entry. A torn or garbage tail
-    /// is logged and truncated, so it is never served.
-    pub fn open(path: PathBuf, base_offset: u64, is_active: bool) -> Result<Segment, LogError> {
+    /// Opens and recovers a segment. With `scan_whole` (the active segment and the one before
+    /// it, whose roll fsync may not have run yet) it is CRC-scanned whole; older ones, fsynced
+    /// before the next roll, only from their last valid index entry. A torn or garbage tail is
+    /// logged and truncated, so it is never served.
+    pub fn open(path: PathBuf, base_offset: u64, scan_whole: bool) -> Result<Segment, LogError> {
         let ctx = |what: &str, p: &Path| format!("{what} {}", p.display());
         let open = |p: &Path| {
             OpenOptions::new()
@@ -177,11 +179,11 @@ impl Segment {
             .metadata()
             .map_err(|e| LogError::io(ctx("stat", &path), e))?
             .len();
-        let loaded = if is_active {
-            Vec::new()
-        } else {
-            load_index(&index_file, &ipath, base_offset, file_len)?
-        };
+        let loaded = load_index(&index_file, &ipath, base_offset, file_len)?;
+        let index_len = index_file
+            .metadata()
+            .map_err(|e| LogError::io(ctx("stat", &ipath), e))?
+            .len();
         let mut seg = Segment {
             base_offset,
             next_offset: base_offset,
@@ -189,11 +191,11 @@ impl Segment {
             max_timestamp_ms: i64::MIN,
             file: Arc::new(file),
             path,
-            index_file,
+            index_file: Arc::new(index_file),
             index: Vec::new(),
             bytes_since_index: 0,
         };
-        if let Some(last) = loaded.last().copied() {
+        if let Some(last) = loaded.last().copied().filter(|_| !scan_whole) {
             seg.index = loaded.clone();
             seg.index.pop();
             seg.size = last.position;
@@ -217,7 +219,9 @@ impl Segment {
                 .sync_all()
                 .map_err(|e| LogError::io(ctx("fsync", &seg.path), e))?;
         }
-        if seg.index != loaded {
+        // Also when the file holds entries past the valid ones, which later appends would not
+        // all overwrite.
+        if seg.index != loaded || index_len != (loaded.len() * INDEX_ENTRY_LEN) as u64 {
             seg.rewrite_index(&ipath)?;
         }
         Ok(seg)

@@ -680,6 +680,48 @@ fn damaged_closed_segment_is_cut_and_reads_skip_the_gap() {
 }
 
 #[test]
+fn the_closed_segment_a_group_commit_may_still_owe_is_checked_whole_at_open() {
+    // Under `IntervalMs` a roll leaves the closed segment's fsync to the group commit, so after
+    // a power loss the segment before the active one may be damaged anywhere, not only after
+    // its last index entry: recovery must cut it at the first bad batch, never serve it.
+    let interval = LogConfig {
+        fsync: FsyncPolicy::IntervalMs(60_000),
+        segment_bytes: 16 << 10,
+        retention_ms: None,
+        ..LogConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Rolls come far faster than the 60 s group commit: each syncs the one before inline.
+        let log = Log::open(dir.path(), interval.clone()).unwrap();
+        log.create_stream("s", 1).unwrap();
+        fill(&log, "s", 0, 3000);
+        assert_eq!(read_all(&log, "s", 0).len(), 3000);
+    }
+    let segments = segment_files(dir.path(), "s", 0, "log");
+    assert!(segments.len() >= 4, "{segments:?}");
+    let base = |p: &PathBuf| -> u64 { p.file_stem().unwrap().to_str().unwrap().parse().unwrap() };
+    let victim = &segments[segments.len() - 2];
+    let (victim_base, next_base) = (base(victim), base(&segments[segments.len() - 1]));
+    // The index of the victim has entries after its first batch, which the damage precedes.
+    let index = victim.with_extension("index");
+    assert!(std::fs::metadata(&index).unwrap().len() > 24);
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(victim, &bytes).unwrap();
+    let log = Log::open(dir.path(), interval).unwrap();
+    let all = read_all(&log, "s", 0);
+    let missing: Vec<u64> = (0..3000)
+        .filter(|o| !all.iter().any(|r| r.offset == *o))
+        .collect();
+    assert_eq!(missing, (victim_base..next_base).collect::<Vec<_>>());
+    all.iter().for_each(|r| check(r, r.offset));
+    // Appends continue after the active segment.
+    let info = log.append("s", 0, &[record(3000)]).unwrap();
+    assert_eq!(info.base_offset, 3000);
+}
+
+#[test]
 fn readers_following_a_writer_see_only_whole_batches_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(Log::open(dir.path(), small_segments()).unwrap());

@@ -61,13 +61,16 @@ rdkafka_build() {
     cd - >/dev/null
 }
 
-# Starts the release-built example broker over a fresh log in $1 with extra flags $2...;
-# sets BROKER_PID and BROKER_ADDR.
+# Starts the release-built example broker (or $BROKER_BIN, e.g. a copy of an earlier build
+# to compare in the same run) over a fresh log in $1 with extra flags $2...; sets BROKER_PID
+# and BROKER_ADDR.
 broker_start() {
     local data="$1"
     shift
-    (cd "$REPO_ROOT" && cargo build --quiet --release -p eddy-kafka --example broker)
-    "$CARGO_TARGET_DIR/release/examples/broker" --data-dir "$data" --listen 127.0.0.1:0 "$@" \
+    if [ -z "${BROKER_BIN:-}" ]; then
+        (cd "$REPO_ROOT" && cargo build --quiet --release -p eddy-kafka --example broker)
+    fi
+    "${BROKER_BIN:-$CARGO_TARGET_DIR/release/examples/broker}" --data-dir "$data" --listen 127.0.0.1:0 "$@" \
         >"$data.out" 2>"$data.broker.log" &
     BROKER_PID=$!
     local line="" i
