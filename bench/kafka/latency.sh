@@ -3,7 +3,7 @@
 # against the release-built example broker, once per fsync policy in the same run, so the
 # policies share the machine's state. Prints p50/p90/p99/p99.9/max and, with SERIES=1, the
 # p99 of every 100 ms window (to see whether the tail is periodic) into $SERIES_DIR/series-<fsync>.txt.
-# Usage: bench/kafka/latency.sh   (env: RATE, SIZE, SECONDS_, FSYNCS, PIN=1, PARTITIONS, SERIES,
+# Usage: bench/kafka/latency.sh   (env: RATE, SIZE, SECONDS_, FSYNCS, PIN=1, PARTITIONS, SERIES, LINGER,
 # BINS). PIN=1 runs the client on core 0 and the broker on core 1 (taskset). BINS: broker
 # binaries to take turns with (default: this tree's release build), e.g. a copy of the build
 # before a change and the current one, so both are measured in the same run.
@@ -19,6 +19,7 @@ FSYNCS="${FSYNCS:-interval:100 never}"
 PARTITIONS="${PARTITIONS:-4}"
 PIN="${PIN:-0}"
 SERIES="${SERIES:-0}"
+LINGER="${LINGER:-1}"
 
 rdkafka_build
 perf="$RDKAFKA_DIR/src/examples/rdkafka_performance"
@@ -28,7 +29,7 @@ trap 'broker_stop; rm -rf "$work"' EXIT
 client=()
 [ "$PIN" = 1 ] && client=(taskset -c 0)
 
-echo "rate $RATE msgs/s of $SIZE B for ${SECONDS_} s, acks=all, linger.ms=1, $PARTITIONS partitions, pinned: $PIN; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "rate $RATE msgs/s of $SIZE B for ${SECONDS_} s, acks=all, linger.ms=$LINGER, $PARTITIONS partitions, pinned: $PIN; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| broker | fsync | msgs/s reached | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -41,7 +42,7 @@ for fsync in $FSYNCS; do
     "${client[@]}" "$perf" -P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c 1000 -a -1 -q >/dev/null 2>&1
     rate=$("${client[@]}" "$perf" -P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c $((RATE * SECONDS_)) -a -1 \
         -r "$RATE" -l -A "$work/lat" -q \
-        -X linger.ms=1 -X batch.size=1000000 -X queue.buffering.max.messages=1000000 2>&1 |
+        -X linger.ms="$LINGER" -X batch.size=1000000 -X queue.buffering.max.messages=1000000 2>&1 |
         sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' | tail -1)
     broker_stop
     sort -n "$work/lat" | awk -v b="$bin" -v f="$fsync" -v r="$rate" '{ v[NR] = $1 } END {
