@@ -197,8 +197,12 @@ impl Decoder {
     /// line is checked as UTF-8 first, and skipped values are checked against the JSON
     /// grammar (not built).
     fn decode_fast(&mut self, json: &[u8], last: &Option<Arc<[Arc<str>]>>) -> Option<Value> {
-        std::str::from_utf8(json).ok()?;
-        let mut c = Fast { b: json, i: 0 };
+        let text = std::str::from_utf8(json).ok()?;
+        let mut c = Fast {
+            b: json,
+            s: text,
+            i: 0,
+        };
         c.ws();
         c.eat(b'{')?;
         c.ws();
@@ -213,15 +217,10 @@ impl Decoder {
                     return None;
                 }
                 let (ks, ke) = c.string()?.plain()?;
-                let key = &json[ks..ke];
+                let key = text.get(ks..ke)?;
                 let kept = match self.keys.get(index) {
-                    Some((k, kept)) if k.as_bytes() == key => kept.is_some(),
-                    _ => decide_key(
-                        self.wanted.as_deref(),
-                        &mut self.keys,
-                        index,
-                        std::str::from_utf8(key).ok()?,
-                    ),
+                    Some((k, kept)) if **k == *key => kept.is_some(),
+                    _ => decide_key(self.wanted.as_deref(), &mut self.keys, index, key),
                 };
                 c.ws();
                 c.eat(b':')?;
@@ -273,7 +272,10 @@ const MAX_DEPTH: usize = 100;
 /// A cursor over one JSON document for the fast path; every method returns `None` on
 /// anything it does not accept.
 struct Fast<'a> {
+    /// The document's bytes.
     b: &'a [u8],
+    /// The same, checked as UTF-8 once: strings are sliced out of it without a check.
+    s: &'a str,
     i: usize,
 }
 
@@ -294,14 +296,14 @@ impl Scanned {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of 8 bytes may be a quote, a backslash or a control character (false
-/// positives allowed: the caller then looks byte by byte).
-fn special(w: u64) -> bool {
+/// The high bit of each of 8 bytes (read little-endian) that may be a quote, a backslash
+/// or a control character; the lowest one set is exact (borrows only carry upward), so
+/// its byte is the first such.
+fn special(w: u64) -> u64 {
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    (zero(w ^ (ONES * u64::from(b'"')))
+    zero(w ^ (ONES * u64::from(b'"')))
         | zero(w ^ (ONES * u64::from(b'\\')))
-        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH))
-        != 0
+        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
 }
 
 impl Fast<'_> {
@@ -328,7 +330,9 @@ impl Fast<'_> {
         loop {
             while let Some(chunk) = self.b.get(self.i..self.i + 8) {
                 let w = u64::from_le_bytes(chunk.try_into().ok()?);
-                if special(w) {
+                let m = special(w);
+                if m != 0 {
+                    self.i += (m.trailing_zeros() / 8) as usize;
                     break;
                 }
                 self.i += 8;
@@ -461,7 +465,7 @@ impl Fast<'_> {
         Some(match self.peek()? {
             b'"' => {
                 let (s, e) = self.string()?.plain()?;
-                Value::String(Arc::from(std::str::from_utf8(&self.b[s..e]).ok()?))
+                Value::String(Arc::from(self.s.get(s..e)?))
             }
             b't' => self.literal(b"true").map(|()| Value::Bit(true))?,
             b'f' => self.literal(b"false").map(|()| Value::Bit(false))?,
@@ -613,6 +617,26 @@ fn walk(e: &Expr, f: &mut impl FnMut(&[Ident])) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lowest flagged byte is the first quote, backslash or control character, after
+    /// any mix of ordinary bytes (high ones included) before it.
+    #[test]
+    fn special_finds_the_first_byte() {
+        for pos in 0..8 {
+            for hit in [b'"', b'\\', 0, 0x1f] {
+                for fill in [b'a', 0x20, 0x21, 0x5d, 0xff, 0x80] {
+                    let mut bytes = [fill; 8];
+                    bytes[pos] = hit;
+                    if pos < 7 {
+                        bytes[pos + 1] = b'"';
+                    }
+                    let m = special(u64::from_le_bytes(bytes));
+                    assert_eq!(m.trailing_zeros() / 8, pos as u32, "{bytes:?}");
+                }
+            }
+            assert_eq!(special(u64::from_le_bytes([b'~'; 8])), 0);
+        }
+    }
 
     /// The fast path and serde_json agree on values, kept fields and errors.
     #[test]
