@@ -216,11 +216,25 @@ impl Decoder {
                 if c.peek()? != b'"' {
                     return None;
                 }
-                let (ks, ke) = c.string()?.plain()?;
-                let key = text.get(ks..ke)?;
-                let kept = match self.keys.get(index) {
-                    Some((k, kept)) if **k == *key => kept.is_some(),
-                    _ => decide_key(self.wanted.as_deref(), &mut self.keys, index, key),
+                // The key at this place last time, when the document repeats it here
+                // (it had no escapes or control characters, so the same bytes followed by
+                // a quote are the same string): no scan, no search.
+                let cached = self.keys.get(index).and_then(|(k, kept)| {
+                    let end = c.i + 1 + k.len();
+                    let same =
+                        json.get(c.i + 1..end)? == k.as_bytes() && json.get(end) == Some(&b'"');
+                    same.then_some((end + 1, kept.is_some()))
+                });
+                let kept = match cached {
+                    Some((next, kept)) => {
+                        c.i = next;
+                        kept
+                    }
+                    None => {
+                        let (ks, ke) = c.string()?.plain()?;
+                        let key = text.get(ks..ke)?;
+                        decide_key(self.wanted.as_deref(), &mut self.keys, index, key)
+                    }
                 };
                 c.ws();
                 c.eat(b':')?;
@@ -658,6 +672,9 @@ mod tests {
             r#"{"a":1} x"#,
             r#"{"a":1"#,
             r#"{"a\n":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"ab":1,"a":2}"#,
+            r#"{"a\"":1,"a":2}"#,
             r#"{"a":1,"a":2}"#,
             r#"{}"#,
             r#"[1,2]"#,
