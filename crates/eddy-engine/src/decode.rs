@@ -1,6 +1,8 @@
 //! The event decoder: JSON straight into [`Value`], keeping only the top-level fields the
 //! query reads and reusing one field-name list across events of the same shape, so a
-//! homogeneous stream allocates no names per event.
+//! homogeneous stream allocates no names per event. A top-level object is read by a
+//! hand-written pass that skips unread values without building them; serde_json decodes
+//! (or reports) whatever that pass does not accept.
 
 use crate::error::EventError;
 use crate::value::{JsonSeed, Record, Value};
@@ -486,14 +488,15 @@ impl Fast<'_> {
             b'n' => self.literal(b"null").map(|()| Value::Null)?,
             b'-' | b'0'..=b'9' => {
                 let (s, e) = self.number()?;
-                match small_int(&self.b[s..e]) {
+                let n = self.b.get(s..e)?;
+                match small_int(n) {
                     Some(i) => Value::BigInt(i),
-                    None => serde_slice(&self.b[s..e])?,
+                    None => serde_slice(n)?,
                 }
             }
             _ => {
                 self.skip(0)?;
-                serde_slice(&self.b[start..self.i])?
+                serde_slice(self.b.get(start..self.i)?)?
             }
         })
     }
