@@ -1,6 +1,8 @@
 //! The event decoder: JSON straight into [`Value`], keeping only the top-level fields the
 //! query reads and reusing one field-name list across events of the same shape, so a
-//! homogeneous stream allocates no names per event.
+//! homogeneous stream allocates no names per event. A top-level object is read by a
+//! hand-written pass that skips unread values without building them; serde_json decodes
+//! (or reports) whatever that pass does not accept.
 
 use crate::error::EventError;
 use crate::value::{JsonSeed, Record, Value};
@@ -37,7 +39,23 @@ impl Decoder {
     }
 
     /// Decodes one JSON document; objects lose the fields the query never reads.
+    ///
+    /// A top-level object of plain keys is read by [`Fast`], which skips unread values
+    /// without building them; anything it does not handle or finds malformed goes through
+    /// serde_json from the start, so errors (message, line, column) are serde_json's.
     pub(crate) fn decode(&mut self, json: &[u8]) -> Result<Value, EventError> {
+        let last = self.last_names.take();
+        match self.decode_fast(json, &last) {
+            Some(v) => Ok(v),
+            None => {
+                self.last_names = last;
+                self.decode_serde(json)
+            }
+        }
+    }
+
+    /// The general path: serde_json over the whole document.
+    fn decode_serde(&mut self, json: &[u8]) -> Result<Value, EventError> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let v = TopSeed(self)
             .deserialize(&mut de)
@@ -144,23 +162,370 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("a field name")
     }
     fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-        if let Some((key, kept)) = self.keys.get(self.index)
-            && **key == *s
-        {
-            return Ok(kept.is_some());
-        }
-        let kept = match self.wanted {
-            Some(w) if !w.iter().any(|x| x.eq_ignore_ascii_case(s)) => None,
-            _ => Some(Arc::from(s)),
-        };
-        let is_kept = kept.is_some();
-        let entry = (Box::from(s), kept);
-        match self.keys.get_mut(self.index) {
-            Some(slot) => *slot = entry,
-            None => self.keys.push(entry),
-        }
-        Ok(is_kept)
+        Ok(decide_key(self.wanted, self.keys, self.index, s))
     }
+}
+
+/// Whether key number `index` is kept, recording it in `keys` when it is not the key at
+/// that place in the last object.
+fn decide_key(
+    wanted: Option<&[String]>,
+    keys: &mut Vec<(Box<str>, Option<Arc<str>>)>,
+    index: usize,
+    s: &str,
+) -> bool {
+    if let Some((key, kept)) = keys.get(index)
+        && **key == *s
+    {
+        return kept.is_some();
+    }
+    let kept = match wanted {
+        Some(w) if !w.iter().any(|x| x.eq_ignore_ascii_case(s)) => None,
+        _ => Some(Arc::from(s)),
+    };
+    let is_kept = kept.is_some();
+    let entry = (Box::from(s), kept);
+    match keys.get_mut(index) {
+        Some(slot) => *slot = entry,
+        None => keys.push(entry),
+    }
+    is_kept
+}
+
+impl Decoder {
+    /// The fast path: `None` when the document is not a top-level object of unescaped
+    /// keys, or is malformed anywhere (serde_json then decodes it, or reports the error).
+    /// Accepts exactly what serde_json accepts for the documents it handles: the whole
+    /// line is checked as UTF-8 first, and skipped values are checked against the JSON
+    /// grammar (not built).
+    fn decode_fast(&mut self, json: &[u8], last: &Option<Arc<[Arc<str>]>>) -> Option<Value> {
+        let text = std::str::from_utf8(json).ok()?;
+        let mut c = Fast {
+            b: json,
+            s: text,
+            i: 0,
+        };
+        c.ws();
+        c.eat(b'{')?;
+        c.ws();
+        let mut values = Vec::with_capacity(last.as_ref().map_or(0, |l| l.len()));
+        let mut same = true;
+        let mut index = 0;
+        if c.peek() == Some(b'}') {
+            c.i += 1;
+        } else {
+            loop {
+                if c.peek()? != b'"' {
+                    return None;
+                }
+                // The key at this place last time, when the document repeats it here
+                // (it had no escapes or control characters, so the same bytes followed by
+                // a quote are the same string): no scan, no search.
+                let cached = self.keys.get(index).and_then(|(k, kept)| {
+                    let end = c.i + 1 + k.len();
+                    let same =
+                        json.get(c.i + 1..end)? == k.as_bytes() && json.get(end) == Some(&b'"');
+                    same.then_some((end + 1, kept.is_some()))
+                });
+                let kept = match cached {
+                    Some((next, kept)) => {
+                        c.i = next;
+                        kept
+                    }
+                    None => {
+                        let (ks, ke) = c.string()?.plain()?;
+                        let key = text.get(ks..ke)?;
+                        decide_key(self.wanted.as_deref(), &mut self.keys, index, key)
+                    }
+                };
+                c.ws();
+                c.eat(b':')?;
+                c.ws();
+                if kept {
+                    let name = self.keys.get(index).and_then(|(_, n)| n.as_ref());
+                    same &= last
+                        .as_ref()
+                        .and_then(|l| l.get(values.len()))
+                        .zip(name)
+                        .is_some_and(|(p, n)| Arc::ptr_eq(p, n));
+                    values.push(c.value()?);
+                } else {
+                    c.skip(0)?;
+                }
+                index += 1;
+                c.ws();
+                match c.peek()? {
+                    b',' => {
+                        c.i += 1;
+                        c.ws();
+                    }
+                    b'}' => {
+                        c.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        c.ws();
+        if c.i != json.len() {
+            return None;
+        }
+        self.keys.truncate(index);
+        let names: Arc<[Arc<str>]> = match last {
+            Some(l) if same && l.len() == values.len() => l.clone(),
+            _ => self.keys.iter().filter_map(|(_, n)| n.clone()).collect(),
+        };
+        self.last_names = Some(names.clone());
+        Some(Value::Record(Arc::new(Record::new(names, values))))
+    }
+}
+
+/// Nesting depth past which the fast path leaves a document to serde_json (whose own
+/// limit is 128).
+const MAX_DEPTH: usize = 100;
+
+/// A cursor over one JSON document for the fast path; every method returns `None` on
+/// anything it does not accept.
+struct Fast<'a> {
+    /// The document's bytes.
+    b: &'a [u8],
+    /// The same, checked as UTF-8 once: strings are sliced out of it without a check.
+    s: &'a str,
+    i: usize,
+}
+
+/// A scanned string: its contents' range, and whether it holds escapes.
+struct Scanned {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+impl Scanned {
+    /// The range when the string has no escapes (its bytes are then its text).
+    fn plain(self) -> Option<(usize, usize)> {
+        (!self.escaped).then_some((self.start, self.end))
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each of 8 bytes (read little-endian) that may be a quote, a backslash
+/// or a control character; the lowest one set is exact (borrows only carry upward), so
+/// its byte is the first such.
+fn special(w: u64) -> u64 {
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    zero(w ^ (ONES * u64::from(b'"')))
+        | zero(w ^ (ONES * u64::from(b'\\')))
+        | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+}
+
+impl Fast<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// A string, at its opening quote; checks escapes and control characters as
+    /// serde_json does (UTF-8 was checked for the whole document).
+    fn string(&mut self) -> Option<Scanned> {
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+                let w = u64::from_le_bytes(chunk.try_into().ok()?);
+                let m = special(w);
+                if m != 0 {
+                    self.i += (m.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                self.i += 8;
+            }
+            match self.peek()? {
+                b'"' => {
+                    let end = self.i;
+                    self.i += 1;
+                    return Some(Scanned {
+                        start,
+                        end,
+                        escaped,
+                    });
+                }
+                b'\\' => {
+                    escaped = true;
+                    match *self.b.get(self.i + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                        b'u' => {
+                            let hex = self.b.get(self.i + 2..self.i + 6)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.i += 6;
+                        }
+                        _ => return None,
+                    }
+                }
+                0..=0x1f => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// A number, checked against the JSON grammar; its range.
+    fn number(&mut self) -> Option<(usize, usize)> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some((start, self.i))
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i + word.len();
+        (self.b.get(self.i..end)? == word).then(|| self.i = end)
+    }
+
+    /// Passes over one value without building it.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            open @ (b'{' | b'[') => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.i += 1;
+                self.ws();
+                if self.peek()? == close {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    if open == b'{' {
+                        if self.peek()? != b'"' {
+                            return None;
+                        }
+                        self.string()?;
+                        self.ws();
+                        self.eat(b':')?;
+                        self.ws();
+                    }
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        c if c == close => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Builds one value, as [`JsonSeed`] would.
+    fn value(&mut self) -> Option<Value> {
+        let start = self.i;
+        Some(match self.peek()? {
+            b'"' => {
+                let (s, e) = self.string()?.plain()?;
+                Value::String(Arc::from(self.s.get(s..e)?))
+            }
+            b't' => self.literal(b"true").map(|()| Value::Bit(true))?,
+            b'f' => self.literal(b"false").map(|()| Value::Bit(false))?,
+            b'n' => self.literal(b"null").map(|()| Value::Null)?,
+            b'-' | b'0'..=b'9' => {
+                let (s, e) = self.number()?;
+                let n = self.b.get(s..e)?;
+                match small_int(n) {
+                    Some(i) => Value::BigInt(i),
+                    None => serde_slice(n)?,
+                }
+            }
+            _ => {
+                self.skip(0)?;
+                serde_slice(self.b.get(start..self.i)?)?
+            }
+        })
+    }
+}
+
+/// An integer of at most 18 digits (no `-0`, which serde_json reads as a float).
+fn small_int(n: &[u8]) -> Option<i64> {
+    let (neg, digits) = match n.split_first()? {
+        (b'-', d) => (true, d),
+        _ => (false, n),
+    };
+    if digits.is_empty() || digits.len() > 18 || neg && digits == b"0" {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(d - b'0');
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// One checked value decoded by serde_json (numbers out of the fast range, nested values).
+fn serde_slice(json: &[u8]) -> Option<Value> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let v = JsonSeed.deserialize(&mut de).ok()?;
+    de.end().ok().map(|()| v)
 }
 
 /// The top-level fields of `reference` a SELECT reads; `None` when it needs them all
@@ -263,5 +628,81 @@ fn walk(e: &Expr, f: &mut impl FnMut(&[Ident])) {
             walk(expr, f);
             walk(pattern, f);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lowest flagged byte is the first quote, backslash or control character, after
+    /// any mix of ordinary bytes (high ones included) before it.
+    #[test]
+    fn special_finds_the_first_byte() {
+        for pos in 0..8 {
+            for hit in [b'"', b'\\', 0, 0x1f] {
+                for fill in [b'a', 0x20, 0x21, 0x5d, 0xff, 0x80] {
+                    let mut bytes = [fill; 8];
+                    bytes[pos] = hit;
+                    if pos < 7 {
+                        bytes[pos + 1] = b'"';
+                    }
+                    let m = special(u64::from_le_bytes(bytes));
+                    assert_eq!(m.trailing_zeros() / 8, pos as u32, "{bytes:?}");
+                }
+            }
+            assert_eq!(special(u64::from_le_bytes([b'~'; 8])), 0);
+        }
+    }
+
+    /// The fast path and serde_json agree on values, kept fields and errors.
+    #[test]
+    fn fast_path_matches_serde() {
+        let docs: &[&str] = &[
+            r#"{"a":1,"b":"x","c":{"d":[1,2,{"e":null}]},"A":true}"#,
+            r#" { "a" : -12 , "b" : "y\"z" , "c" : [ ] } "#,
+            r#"{"a":-0,"b":1e3,"c":1.5,"d":123456789012345678901}"#,
+            r#"{"a":9223372036854775807,"b":-9223372036854775808,"c":18446744073709551615}"#,
+            r#"{"a":"\u00e9t\u00E9","b":"é","c":"\ud800"}"#,
+            r#"{"x":"\q","a":1}"#,
+            r#"{"x":01,"a":1}"#,
+            r#"{"x":1.,"a":1}"#,
+            r#"{"x":[1,],"a":1}"#,
+            r#"{"x":{"k":1,},"a":1}"#,
+            r#"{"x":tru,"a":1}"#,
+            r#"{"x":"a	b","a":1}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1} x"#,
+            r#"{"a":1"#,
+            r#"{"a\n":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"ab":1,"a":2}"#,
+            r#"{"a\"":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{}"#,
+            r#"[1,2]"#,
+            r#""s""#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":{"b":{"c":[[[]]]}},"b":[true,false,null]}"#,
+        ];
+        let wanted = Some(vec!["A".to_string(), "b".to_string()]);
+        for want in [None, wanted] {
+            let (mut fast, mut slow) = (Decoder::default(), Decoder::default());
+            fast.want(want.clone(), true);
+            slow.want(want, true);
+            // Twice, so the second pass runs with the key cache of the first.
+            for doc in docs.iter().chain(docs) {
+                let f = fast.decode(doc.as_bytes());
+                let s = slow.decode_serde(doc.as_bytes());
+                assert_eq!(format!("{f:?}"), format!("{s:?}"), "{doc}");
+            }
+        }
+        let mut bad = b"{\"x\":\"".to_vec();
+        bad.extend_from_slice(&[0xff, b'"', b',', b'"', b'a', b'"', b':', b'1', b'}']);
+        let (f, s) = (
+            Decoder::default().decode(&bad),
+            Decoder::default().decode_serde(&bad),
+        );
+        assert_eq!(format!("{f:?}"), format!("{s:?}"));
     }
 }
