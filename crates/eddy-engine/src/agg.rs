@@ -728,6 +728,165 @@ impl RetractState {
     }
 }
 
+/// One retractable aggregate's state for every group of a hopping or sliding window,
+/// indexed by group id: COUNT as an `i64` and AVG as a float sum and count per group, so
+/// those cost no enum padding; other aggregates as [`RetractState`]s.
+#[derive(Debug, Clone)]
+pub(crate) enum RetractColumn {
+    Count(Vec<i64>),
+    /// Sum and count, as [`RetractState::Avg`].
+    Avg(Vec<(f64, i64)>),
+    Any(Vec<RetractState>),
+}
+
+impl RetractColumn {
+    /// An empty column for `kind`.
+    pub(crate) fn new(kind: AggKind) -> RetractColumn {
+        match kind {
+            AggKind::CountStar | AggKind::Count => RetractColumn::Count(Vec::new()),
+            AggKind::Avg => RetractColumn::Avg(Vec::new()),
+            _ => RetractColumn::Any(Vec::new()),
+        }
+    }
+
+    /// The column a snapshot's first state starts.
+    pub(crate) fn for_state(state: &RetractState) -> RetractColumn {
+        match state {
+            RetractState::Count(_) => RetractColumn::Count(Vec::new()),
+            RetractState::Avg { .. } => RetractColumn::Avg(Vec::new()),
+            _ => RetractColumn::Any(Vec::new()),
+        }
+    }
+
+    /// Groups held.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            RetractColumn::Count(c) => c.len(),
+            RetractColumn::Avg(c) => c.len(),
+            RetractColumn::Any(c) => c.len(),
+        }
+    }
+
+    /// Gives group `id` the empty state of `kind`, growing the column when `id` is new
+    /// (slots of forgotten groups are reused).
+    pub(crate) fn reset(&mut self, id: usize, kind: AggKind) {
+        let fresh = || RetractState::new(kind);
+        match self {
+            RetractColumn::Count(c) => set_or_push(c, id, 0, || 0),
+            RetractColumn::Avg(c) => set_or_push(c, id, (0.0, 0), || (0.0, 0)),
+            RetractColumn::Any(c) => set_or_push(c, id, fresh(), fresh),
+        }
+    }
+
+    /// Appends a group's state as a snapshot holds it; a state of another kind than the
+    /// column's turns the column into [`RetractColumn::Any`].
+    pub(crate) fn push_state(&mut self, state: RetractState) {
+        match (&mut *self, state) {
+            (RetractColumn::Count(c), RetractState::Count(n)) => c.push(n),
+            (RetractColumn::Avg(c), RetractState::Avg { sum, count }) => c.push((sum, count)),
+            (RetractColumn::Any(c), state) => c.push(state),
+            (_, state) => {
+                let mut all: Vec<RetractState> =
+                    (0..self.len()).filter_map(|i| self.state(i)).collect();
+                all.push(state);
+                *self = RetractColumn::Any(all);
+            }
+        }
+    }
+
+    /// Adds input number `seq` to group `id`, as [`RetractState::add`] does.
+    #[inline]
+    pub(crate) fn add(&mut self, id: usize, v: &Value, seq: u64) {
+        if v.is_null() {
+            return;
+        }
+        match self {
+            RetractColumn::Count(c) => {
+                if let Some(n) = c.get_mut(id) {
+                    *n += 1;
+                }
+            }
+            RetractColumn::Avg(c) => {
+                if let Some((sum, count)) = c.get_mut(id) {
+                    *sum += v.as_f64().unwrap_or(0.0);
+                    *count += 1;
+                }
+            }
+            RetractColumn::Any(c) => {
+                if let Some(state) = c.get_mut(id) {
+                    state.add(v, seq);
+                }
+            }
+        }
+    }
+
+    /// Takes input number `seq` back out of group `id`, as [`RetractState::retract`].
+    #[inline]
+    pub(crate) fn retract(&mut self, id: usize, v: &Value, seq: u64) {
+        if v.is_null() {
+            return;
+        }
+        match self {
+            RetractColumn::Count(c) => {
+                if let Some(n) = c.get_mut(id) {
+                    *n -= 1;
+                }
+            }
+            RetractColumn::Avg(c) => {
+                if let Some((sum, count)) = c.get_mut(id) {
+                    *count -= 1;
+                    *sum = if *count == 0 {
+                        0.0
+                    } else {
+                        *sum - v.as_f64().unwrap_or(0.0)
+                    };
+                }
+            }
+            RetractColumn::Any(c) => {
+                if let Some(state) = c.get_mut(id) {
+                    state.retract(v, seq);
+                }
+            }
+        }
+    }
+
+    /// Group `id`'s result, typed as [`RetractState::result`]; NULL past the end.
+    pub(crate) fn result(&self, id: usize) -> Value {
+        match self {
+            RetractColumn::Count(c) => c.get(id).map_or(Value::Null, |n| Value::BigInt(*n)),
+            RetractColumn::Avg(c) => match c.get(id) {
+                Some(&(sum, count)) if count != 0 => Value::Float(sum / count as f64),
+                _ => Value::Null,
+            },
+            RetractColumn::Any(c) => c.get(id).map_or(Value::Null, RetractState::result),
+        }
+    }
+
+    /// Group `id`'s state as a snapshot writes it.
+    pub(crate) fn state(&self, id: usize) -> Option<RetractState> {
+        match self {
+            RetractColumn::Count(c) => c.get(id).map(|n| RetractState::Count(*n)),
+            RetractColumn::Avg(c) => c
+                .get(id)
+                .map(|&(sum, count)| RetractState::Avg { sum, count }),
+            RetractColumn::Any(c) => c.get(id).cloned(),
+        }
+    }
+}
+
+/// Sets `v[id]`, or appends when `id` is the next index (ids are handed out in order);
+/// fills any gap with `fill()`.
+fn set_or_push<T>(v: &mut Vec<T>, id: usize, value: T, fill: impl Fn() -> T) {
+    if let Some(slot) = v.get_mut(id) {
+        *slot = value;
+        return;
+    }
+    while v.len() < id {
+        v.push(fill());
+    }
+    v.push(value);
+}
+
 /// Integers below this magnitude are summed exactly (their squares cannot overflow the
 /// i128 sums before about 10^14 inputs); larger ones join the float part.
 const EXACT_LIMIT: f64 = (1u64 << 40) as f64;

@@ -135,16 +135,7 @@ impl Groups {
 
     /// Group `id`'s key as values.
     fn key(&self, id: usize, scratch: &mut Vec<Value>) -> Arc<[Value]> {
-        scratch.clear();
-        let mut bytes = self.key_bytes(id);
-        while !bytes.is_empty() {
-            match decode(&mut bytes) {
-                Some(v) => scratch.push(v),
-                // Only this module writes keys; a short key is better than a panic.
-                None => break,
-            }
-        }
-        Arc::from(&scratch[..])
+        decode_key(self.key_bytes(id), scratch)
     }
 
     fn first(&self, id: usize) -> Value {
@@ -258,9 +249,23 @@ const DATETIME: u8 = 5;
 const RECORD: u8 = 6;
 const ARRAY: u8 = 7;
 
+/// Decodes a group key written by [`encode`] (one value after another), using `scratch`
+/// as room so that only the returned key is allocated.
+pub(crate) fn decode_key(mut bytes: &[u8], scratch: &mut Vec<Value>) -> Arc<[Value]> {
+    scratch.clear();
+    while !bytes.is_empty() {
+        match decode(&mut bytes) {
+            Some(v) => scratch.push(v),
+            // Only this crate writes keys; a short key is better than a panic.
+            None => break,
+        }
+    }
+    Arc::from(&scratch[..])
+}
+
 /// Appends `v`'s canonical encoding: a type tag, then bigints as zigzag LEB128, floats
 /// by their bits, datetimes as 8 bytes, strings and lists with a LEB128 length first.
-fn encode(v: &Value, out: &mut Vec<u8>) {
+pub(crate) fn encode(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Null => out.push(NULL),
         Value::Bit(b) => out.extend_from_slice(&[BIT, u8::from(*b)]),
