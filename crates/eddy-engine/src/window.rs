@@ -192,6 +192,11 @@ pub(crate) enum Table {
         /// Sessions that ended during processing, emitted at the next close.
         ended: Vec<(i64, Groups)>,
         closed: Option<i64>,
+        /// No open session ends before this (a lower bound: events only push ends
+        /// later), so a close before it need not visit every session; `None` when
+        /// unknown (after a restore).
+        #[serde(skip)]
+        earliest_end: Option<i64>,
     },
 }
 
@@ -232,6 +237,7 @@ impl Table {
                 sessions: KeyMap::default(),
                 ended: Vec::new(),
                 closed: None,
+                earliest_end: None,
             },
             _ => Table::Fixed {
                 windows: BTreeMap::new(),
@@ -298,6 +304,7 @@ impl Table {
                 sessions,
                 ended,
                 closed,
+                earliest_end,
             } => {
                 let Window::Session {
                     timeout,
@@ -316,6 +323,8 @@ impl Table {
                             last: e.time,
                             groups: Groups::default(),
                         };
+                        let (end, _) = s.end(timeout, max_duration);
+                        *earliest_end = earliest_end.map(|e| e.min(end));
                         sessions.0.insert(e.partition.into(), s);
                         continue;
                     };
@@ -332,6 +341,8 @@ impl Table {
                             last: end,
                             groups: Groups::default(),
                         };
+                        let (next, _) = s.end(timeout, max_duration);
+                        *earliest_end = earliest_end.map(|e| e.min(next));
                         ended.push((end, groups));
                     } else {
                         sessions.0.remove(e.partition);
@@ -379,6 +390,7 @@ impl Table {
                 sessions,
                 ended,
                 closed,
+                earliest_end,
             } => {
                 let Window::Session {
                     timeout,
@@ -387,36 +399,56 @@ impl Table {
                 else {
                     return;
                 };
-                let mut finished = std::mem::take(ended);
-                sessions.0.retain(|_, s| {
-                    loop {
-                        let (end, by_max) = s.end(timeout, max_duration);
-                        if end > watermark {
-                            return true;
+                if earliest_end.is_none_or(|e| e <= watermark) {
+                    let mut earliest = i64::MAX;
+                    sessions.0.retain(|_, s| {
+                        let keep = end_sessions(s, timeout, max_duration, watermark, ended);
+                        if keep {
+                            earliest = earliest.min(s.end(timeout, max_duration).0);
                         }
-                        let groups = std::mem::take(&mut s.groups);
-                        if groups.is_empty() {
-                            return false;
-                        }
-                        finished.push((end, groups));
-                        if !by_max {
-                            return false;
-                        }
-                        // A new session opens at the check instant.
-                        *s = Session {
-                            start: end,
-                            last: end,
-                            groups: Groups::default(),
-                        };
-                    }
-                });
-                for (end, groups) in finished {
+                        keep
+                    });
+                    *earliest_end = Some(earliest);
+                }
+                // Draining keeps the buffer's memory for the next close.
+                for (end, groups) in ended.drain(..) {
                     groups.finish(end, out);
                 }
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
             }
         }
         out.rows[start..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+    }
+}
+
+/// Moves the sessions of `s` that end at or before `watermark` into `finished`; returns
+/// whether `s` stays open.
+fn end_sessions(
+    s: &mut Session,
+    timeout: i64,
+    max_duration: i64,
+    watermark: i64,
+    finished: &mut Vec<(i64, Groups)>,
+) -> bool {
+    loop {
+        let (end, by_max) = s.end(timeout, max_duration);
+        if end > watermark {
+            return true;
+        }
+        let groups = std::mem::take(&mut s.groups);
+        if groups.is_empty() {
+            return false;
+        }
+        finished.push((end, groups));
+        if !by_max {
+            return false;
+        }
+        // A new session opens at the check instant.
+        *s = Session {
+            start: end,
+            last: end,
+            groups: Groups::default(),
+        };
     }
 }
 
