@@ -789,7 +789,9 @@ impl Rolling {
         let n = self.stride;
         if self.pending.back().is_none_or(|b| b.0 <= e.time) {
             self.pending.push_back((e.time, id));
-            self.pending_args.extend(kept_args());
+            for v in kept_args() {
+                self.pending_args.push_back(v);
+            }
         } else {
             // Events come in time order except rows of a step; keep the queue sorted.
             let at = self.pending.partition_point(|p| p.0 <= e.time);
@@ -1201,5 +1203,145 @@ impl<'de> Deserialize<'de> for Rolling {
             r.pending_args.extend(args);
         }
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `events` (time, key number, value) to a table, closing at every event's
+    /// time, and checks every row against the events inside its window; a snapshot is
+    /// taken and restored after `cut` events.
+    fn check_rolling(window: Window, size: i64, events: &[(i64, u64, i64)], cut: usize) {
+        let kinds = [AggKind::CountStar, AggKind::Sum, AggKind::Max, AggKind::Avg];
+        let mut table = Table::new(window);
+        let mut out = ClosedRows::default();
+        let mut rows = 0;
+        let key_of = |k: u64| Value::from(format!("a fairly long group key number {k}").as_str());
+        let mut check = |out: &mut ClosedRows, upto: usize| {
+            for row in &out.rows {
+                // Events are in time order.
+                let seen = &events[..upto];
+                let from = seen.partition_point(|e| e.0 <= row.end - size);
+                let to = seen.partition_point(|e| e.0 <= row.end);
+                let inside: Vec<i64> = seen[from..to.max(from)]
+                    .iter()
+                    .filter(|(_, k, _)| [key_of(*k)][..] == row.key[..])
+                    .map(|e| e.2)
+                    .collect();
+                let n = inside.len() as i64;
+                let sum: i64 = inside.iter().sum();
+                let expected = [
+                    Value::BigInt(n),
+                    Value::BigInt(sum),
+                    Value::BigInt(inside.iter().copied().max().unwrap_or(0)),
+                    Value::Float(sum as f64 / n as f64),
+                ];
+                assert_eq!(out.results(row), &expected, "{:?} at {}", row.key, row.end);
+                rows += 1;
+            }
+            out.clear();
+        };
+        for (i, &(t, k, v)) in events.iter().enumerate() {
+            if i == cut {
+                let json = serde_json::to_string(&table).unwrap();
+                table = serde_json::from_str(&json).unwrap();
+                assert!(table.fits(window, kinds.len()));
+            }
+            table.close(window, &kinds, t - 1, &mut out);
+            check(&mut out, i);
+            let args = [
+                Value::Bit(true),
+                Value::BigInt(v),
+                Value::BigInt(v),
+                Value::BigInt(v),
+            ];
+            let input = Input {
+                time: t,
+                partition: &[],
+                key: &[key_of(k)],
+                args: &args,
+                record: &Value::Null,
+            };
+            table.add(window, &kinds, &input).unwrap();
+        }
+        table.close(window, &kinds, i64::MAX / 2, &mut out);
+        check(&mut out, events.len());
+        assert!(rows > events.len());
+        let Table::Rolling(r) = &table else {
+            panic!("not a rolling table");
+        };
+        // Every group was forgotten and its slot freed; the keys were compacted away.
+        assert_eq!(r.live, 0);
+        assert!(r.slots.iter().all(|s| !s.used));
+        assert!(r.key_bytes.len() < 40 * 4096, "{}", r.key_bytes.len());
+    }
+
+    /// Keys come and go: 40 live at a time out of 20 000, so slots are reused and the
+    /// key buffer is compacted many times.
+    fn churning_events() -> Vec<(i64, u64, i64)> {
+        (0..20_000i64)
+            .flat_map(|i| {
+                let k = i as u64;
+                [(i * 10, k, i % 7), (i * 10 + 5, k, i % 11 - 3)]
+            })
+            .chain((0..3000).map(|i| (200_000 + i * 3, (i % 5) as u64, i)))
+            .collect()
+    }
+
+    #[test]
+    fn sliding_windows_reuse_slots_and_compact_keys_without_changing_results() {
+        let events = churning_events();
+        check_rolling(
+            Window::Sliding { size: 100 },
+            100,
+            &events,
+            events.len() / 2,
+        );
+    }
+
+    #[test]
+    fn hopping_windows_reuse_slots_and_compact_keys_without_changing_results() {
+        let events = churning_events();
+        let window = Window::Hopping {
+            size: 100,
+            hop: 20,
+            offset: 0,
+        };
+        check_rolling(window, 100, &events, events.len() / 3);
+    }
+
+    #[test]
+    fn rolling_snapshots_with_count_star_arguments_still_load() {
+        // As earlier versions wrote them: every aggregate's argument queued per event,
+        // COUNT(*)'s constant TRUE included, and one state per group and aggregate.
+        let old = r#"{"Rolling":{"aggs":2,"closed":100,"groups":[[[{"String":"a"}],"Null",0,
+            [[90,[{"Bit":true},{"BigInt":2}]],[95,[{"Bit":true},{"BigInt":3}]]],
+            [{"Count":2},{"Sum":{"int":5,"float":0.0,"count":2,"floats":0}}]]],
+            "pending":[[105,[{"String":"a"}],[{"Bit":true},{"BigInt":4}]]]}}"#;
+        let mut table: Table = serde_json::from_str(old).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(old).unwrap();
+        assert_eq!(serde_json::to_value(&table).unwrap(), expected);
+        let window = Window::Sliding { size: 20 };
+        let kinds = [AggKind::CountStar, AggKind::Sum];
+        assert!(table.fits(window, kinds.len()));
+        let mut out = ClosedRows::default();
+        table.close(window, &kinds, 120, &mut out);
+        let rows: Vec<(i64, &[Value])> = out.rows.iter().map(|r| (r.end, out.results(r))).collect();
+        assert_eq!(
+            rows,
+            [
+                (105, &[Value::BigInt(3), Value::BigInt(9)][..]),
+                (110, &[Value::BigInt(2), Value::BigInt(7)][..]),
+                (115, &[Value::BigInt(1), Value::BigInt(4)][..]),
+            ]
+        );
+        // Written again in the same layout, COUNT(*)'s argument included.
+        let json = serde_json::to_value(&table).unwrap();
+        assert_eq!(
+            json["Rolling"]["groups"][0][3][0][1][0],
+            serde_json::json!({"Bit": true})
+        );
     }
 }
