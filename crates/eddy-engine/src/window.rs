@@ -9,7 +9,7 @@
 
 use crate::agg::{AggKind, RetractColumn, RetractState};
 use crate::error::EvalError;
-use crate::groups::{Groups, decode_key, encode};
+use crate::groups::{Groups, decode_into, decode_key, encode};
 use crate::value::Value;
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -111,41 +111,55 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for KeyMap<V> {
 /// A group of a window that closed: what the SELECT list and HAVING are evaluated on.
 pub(crate) struct Closed {
     pub end: i64,
-    /// Shared, so that a group emitted at every hop does not copy its key each time.
-    pub key: Arc<[Value]>,
+    /// Where its key lies in [`ClosedRows::keys`]: start and length.
+    key: (usize, usize),
     pub first: Value,
     /// Where its aggregate results start in [`ClosedRows::results`].
     results: usize,
 }
 
-/// Closed groups with their aggregate results in one shared buffer, so an output row
-/// costs no vector of its own before its SELECT list is evaluated; reused across closes.
+/// Closed groups with their keys and aggregate results in shared buffers, so an output
+/// row costs no vector of its own before its SELECT list is evaluated (group keys are
+/// decoded straight into the buffer); reused across closes.
 #[derive(Default)]
 pub(crate) struct ClosedRows {
     pub rows: Vec<Closed>,
+    keys: Vec<Value>,
     results: Vec<Value>,
     /// Results per row (every row of one operator has the same aggregates).
     width: usize,
 }
 
+fn key_in<'a>(keys: &'a [Value], row: &Closed) -> &'a [Value] {
+    keys.get(row.key.0..row.key.0 + row.key.1).unwrap_or(&[])
+}
+
 impl ClosedRows {
-    /// Appends a closed group and its aggregate results (`width` of them).
+    /// Appends a closed group, its key (written by `key` at the end of the key buffer)
+    /// and its aggregate results (`width` of them).
     pub(crate) fn push(
         &mut self,
         end: i64,
-        key: Arc<[Value]>,
+        key: impl FnOnce(&mut Vec<Value>),
         first: Value,
         results: impl Iterator<Item = Value>,
     ) {
+        let k = self.keys.len();
+        key(&mut self.keys);
         let at = self.results.len();
         self.results.extend(results);
         self.width = self.results.len() - at;
         self.rows.push(Closed {
             end,
-            key,
+            key: (k, self.keys.len() - k),
             first,
             results: at,
         });
+    }
+
+    /// The group key of `row`.
+    pub(crate) fn key(&self, row: &Closed) -> &[Value] {
+        key_in(&self.keys, row)
     }
 
     /// The aggregate results of `row`.
@@ -155,9 +169,48 @@ impl ClosedRows {
             .unwrap_or(&[])
     }
 
-    /// Empties the buffer, keeping its memory.
+    /// Orders the rows from `from` on by window end, then group key.
+    pub(crate) fn sort_from(&mut self, from: usize) {
+        let keys = &self.keys;
+        if let Some(rows) = self.rows.get_mut(from..) {
+            rows.sort_by(|a, b| {
+                a.end
+                    .cmp(&b.end)
+                    .then_with(|| cmp_keys(key_in(keys, a), key_in(keys, b)))
+            });
+        }
+    }
+
+    /// Orders the rows from `from` on (all of one window end) by group key.
+    fn sort_keys_from(&mut self, from: usize) {
+        let keys = &self.keys;
+        if let Some(rows) = self.rows.get_mut(from..) {
+            rows.sort_unstable_by(|a, b| cmp_keys(key_in(keys, a), key_in(keys, b)));
+        }
+    }
+
+    /// Appends `v` to the key of every row from `from` on (a window's id); a key not at
+    /// the end of the buffer is copied there first.
+    pub(crate) fn extend_keys_from(&mut self, from: usize, v: &Value) {
+        let ClosedRows { rows, keys, .. } = self;
+        for row in rows.iter_mut().skip(from) {
+            let (start, len) = row.key;
+            let at = keys.len();
+            if start + len == at {
+                keys.push(v.clone());
+                row.key = (start, len + 1);
+            } else {
+                keys.extend_from_within(start..(start + len).min(at));
+                keys.push(v.clone());
+                row.key = (at, keys.len() - at);
+            }
+        }
+    }
+
+    /// Empties the buffers, keeping their memory.
     pub(crate) fn clear(&mut self) {
         self.rows.clear();
+        self.keys.clear();
         self.results.clear();
     }
 }
@@ -417,7 +470,7 @@ impl Table {
                 *closed = Some(closed.map_or(watermark, |c| c.max(watermark)));
             }
         }
-        out.rows[start..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+        out.sort_from(start);
     }
 }
 
@@ -888,7 +941,7 @@ impl Rolling {
             self.emit_group(id, end, None, out);
         }
         if out.rows.len() - from > 1 {
-            out.rows[from..].sort_unstable_by(|a, b| cmp_keys(&a.key, &b.key));
+            out.sort_keys_from(from);
         }
     }
 
@@ -906,10 +959,19 @@ impl Rolling {
             return false;
         };
         if slot.len > 0 {
-            let key = key.unwrap_or_else(|| self.key(id));
             let first = self.firsts.get(id as usize).cloned().unwrap_or(Value::Null);
             let i = id as usize;
-            out.push(end, key, first, self.columns.iter().map(|c| c.result(i)));
+            let bytes = slot_key(&self.key_bytes, &self.key_at, id);
+            let write_key = |keys: &mut Vec<Value>| match key {
+                Some(key) => keys.extend(key.iter().cloned()),
+                None => decode_into(bytes, keys),
+            };
+            out.push(
+                end,
+                write_key,
+                first,
+                self.columns.iter().map(|c| c.result(i)),
+            );
             return false;
         }
         if slot.pending == 0 {
@@ -1227,7 +1289,7 @@ mod tests {
                 let to = seen.partition_point(|e| e.0 <= row.end);
                 let inside: Vec<i64> = seen[from..to.max(from)]
                     .iter()
-                    .filter(|(_, k, _)| [key_of(*k)][..] == row.key[..])
+                    .filter(|(_, k, _)| [key_of(*k)][..] == *out.key(row))
                     .map(|e| e.2)
                     .collect();
                 let n = inside.len() as i64;
@@ -1238,7 +1300,13 @@ mod tests {
                     Value::BigInt(inside.iter().copied().max().unwrap_or(0)),
                     Value::Float(sum as f64 / n as f64),
                 ];
-                assert_eq!(out.results(row), &expected, "{:?} at {}", row.key, row.end);
+                assert_eq!(
+                    out.results(row),
+                    &expected,
+                    "{:?} at {}",
+                    out.key(row),
+                    row.end
+                );
                 rows += 1;
             }
             out.clear();
