@@ -767,14 +767,16 @@ impl Rolling {
         }
         let truth = Value::Bit(true);
         let mut entered: HashMap<u32, u64> = HashMap::new();
-        for (i, (_, id)) in self.inside.iter().enumerate() {
+        let mut all = self.inside_args.iter();
+        for (_, id) in self.inside.iter() {
+            let mut args = all.by_ref().take(self.stride);
             let Some(slot) = self.slots.get(*id as usize).filter(|s| s.used) else {
+                args.for_each(drop);
                 continue;
             };
             let n = entered.entry(*id).or_default();
             let seq = slot.front_seq + *n;
             *n += 1;
-            let mut args = self.inside_args.range(i * self.stride..).take(self.stride);
             for (column, kind) in self.columns.iter_mut().zip(kinds) {
                 let v = if kept(kind) {
                     args.next()
@@ -1144,8 +1146,10 @@ impl Serialize for Rolling {
             Box::from(&decode_key(slot_key(&self.key_bytes, &self.key_at, id), scratch)[..])
         };
         let mut inside: HashMap<u32, Vec<(i64, Vec<Value>)>> = HashMap::new();
-        for (i, (t, id)) in self.inside.iter().enumerate() {
-            let args = self.full_args(self.inside_args.range(i * n..).take(n));
+        let mut all = self.inside_args.iter();
+        for (t, id) in self.inside.iter() {
+            let chunk: Vec<&Value> = all.by_ref().take(n).collect();
+            let args = self.full_args(chunk.into_iter());
             inside.entry(*id).or_default().push((*t, args));
         }
         let mut groups: Vec<SnapshotGroup> = self
@@ -1171,17 +1175,18 @@ impl Serialize for Rolling {
             })
             .collect();
         groups.sort_by(|a, b| cmp_keys(&a.0, &b.0));
+        let mut all = self.pending_args.iter();
         let pending = self
             .pending
             .iter()
-            .enumerate()
-            .map(|(i, (t, id))| {
+            .map(|(t, id)| {
                 let key = if self.slots.get(*id as usize).is_some_and(|s| s.used) {
                     key(*id, &mut scratch)
                 } else {
                     Box::from([])
                 };
-                let args = self.full_args(self.pending_args.range(i * n..).take(n));
+                let chunk: Vec<&Value> = all.by_ref().take(n).collect();
+                let args = self.full_args(chunk.into_iter());
                 (*t, key, args)
             })
             .collect();
