@@ -728,6 +728,232 @@ impl RetractState {
     }
 }
 
+/// One retractable aggregate's state for every group of a hopping or sliding window,
+/// indexed by group id: COUNT as an `i64` and AVG as a float sum and count per group, so
+/// those cost no enum padding; other aggregates as [`RetractState`]s.
+#[derive(Debug, Clone)]
+pub(crate) enum RetractColumn {
+    Count(Vec<i64>),
+    Sum(Vec<FlatSum>),
+    /// Sum and count, as [`RetractState::Avg`].
+    Avg(Vec<(f64, i64)>),
+    Any(Vec<RetractState>),
+}
+
+impl RetractColumn {
+    /// An empty column for `kind`.
+    pub(crate) fn new(kind: AggKind) -> RetractColumn {
+        match kind {
+            AggKind::CountStar | AggKind::Count => RetractColumn::Count(Vec::new()),
+            AggKind::Sum => RetractColumn::Sum(Vec::new()),
+            AggKind::Avg => RetractColumn::Avg(Vec::new()),
+            _ => RetractColumn::Any(Vec::new()),
+        }
+    }
+
+    /// The column a snapshot's first state starts.
+    pub(crate) fn for_state(state: &RetractState) -> RetractColumn {
+        match state {
+            RetractState::Count(_) => RetractColumn::Count(Vec::new()),
+            RetractState::Sum { .. } => RetractColumn::Sum(Vec::new()),
+            RetractState::Avg { .. } => RetractColumn::Avg(Vec::new()),
+            _ => RetractColumn::Any(Vec::new()),
+        }
+    }
+
+    /// Groups held.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            RetractColumn::Count(c) => c.len(),
+            RetractColumn::Sum(c) => c.len(),
+            RetractColumn::Avg(c) => c.len(),
+            RetractColumn::Any(c) => c.len(),
+        }
+    }
+
+    /// Gives group `id` the empty state of `kind`, growing the column when `id` is new
+    /// (slots of forgotten groups are reused).
+    pub(crate) fn reset(&mut self, id: usize, kind: AggKind) {
+        let fresh = || RetractState::new(kind);
+        match self {
+            RetractColumn::Count(c) => set_or_push(c, id, 0, || 0),
+            RetractColumn::Sum(c) => set_or_push(c, id, FlatSum::default(), FlatSum::default),
+            RetractColumn::Avg(c) => set_or_push(c, id, (0.0, 0), || (0.0, 0)),
+            RetractColumn::Any(c) => set_or_push(c, id, fresh(), fresh),
+        }
+    }
+
+    /// Appends a group's state as a snapshot holds it; a state of another kind than the
+    /// column's turns the column into [`RetractColumn::Any`].
+    pub(crate) fn push_state(&mut self, state: RetractState) {
+        match (&mut *self, state) {
+            (RetractColumn::Count(c), RetractState::Count(n)) => c.push(n),
+            (RetractColumn::Sum(c), state @ RetractState::Sum { .. }) => {
+                c.push(FlatSum::from_state(&state))
+            }
+            (RetractColumn::Avg(c), RetractState::Avg { sum, count }) => c.push((sum, count)),
+            (RetractColumn::Any(c), state) => c.push(state),
+            (_, state) => {
+                let mut all: Vec<RetractState> =
+                    (0..self.len()).filter_map(|i| self.state(i)).collect();
+                all.push(state);
+                *self = RetractColumn::Any(all);
+            }
+        }
+    }
+
+    /// Adds input number `seq` to group `id`, as [`RetractState::add`] does.
+    #[inline]
+    pub(crate) fn add(&mut self, id: usize, v: &Value, seq: u64) {
+        if v.is_null() {
+            return;
+        }
+        match self {
+            RetractColumn::Count(c) => {
+                if let Some(n) = c.get_mut(id) {
+                    *n += 1;
+                }
+            }
+            RetractColumn::Sum(c) => {
+                if let Some(acc) = c.get_mut(id) {
+                    let mut state = acc.state();
+                    state.add(v, seq);
+                    *acc = FlatSum::from_state(&state);
+                }
+            }
+            RetractColumn::Avg(c) => {
+                if let Some((sum, count)) = c.get_mut(id) {
+                    *sum += v.as_f64().unwrap_or(0.0);
+                    *count += 1;
+                }
+            }
+            RetractColumn::Any(c) => {
+                if let Some(state) = c.get_mut(id) {
+                    state.add(v, seq);
+                }
+            }
+        }
+    }
+
+    /// Takes input number `seq` back out of group `id`, as [`RetractState::retract`].
+    #[inline]
+    pub(crate) fn retract(&mut self, id: usize, v: &Value, seq: u64) {
+        if v.is_null() {
+            return;
+        }
+        match self {
+            RetractColumn::Count(c) => {
+                if let Some(n) = c.get_mut(id) {
+                    *n -= 1;
+                }
+            }
+            RetractColumn::Sum(c) => {
+                if let Some(acc) = c.get_mut(id) {
+                    let mut state = acc.state();
+                    state.retract(v, seq);
+                    *acc = FlatSum::from_state(&state);
+                }
+            }
+            RetractColumn::Avg(c) => {
+                if let Some((sum, count)) = c.get_mut(id) {
+                    *count -= 1;
+                    *sum = if *count == 0 {
+                        0.0
+                    } else {
+                        *sum - v.as_f64().unwrap_or(0.0)
+                    };
+                }
+            }
+            RetractColumn::Any(c) => {
+                if let Some(state) = c.get_mut(id) {
+                    state.retract(v, seq);
+                }
+            }
+        }
+    }
+
+    /// Group `id`'s result, typed as [`RetractState::result`]; NULL past the end.
+    pub(crate) fn result(&self, id: usize) -> Value {
+        match self {
+            RetractColumn::Count(c) => c.get(id).map_or(Value::Null, |n| Value::BigInt(*n)),
+            RetractColumn::Sum(c) => c.get(id).map_or(Value::Null, |acc| acc.state().result()),
+            RetractColumn::Avg(c) => match c.get(id) {
+                Some(&(sum, count)) if count != 0 => Value::Float(sum / count as f64),
+                _ => Value::Null,
+            },
+            RetractColumn::Any(c) => c.get(id).map_or(Value::Null, RetractState::result),
+        }
+    }
+
+    /// Group `id`'s state as a snapshot writes it.
+    pub(crate) fn state(&self, id: usize) -> Option<RetractState> {
+        match self {
+            RetractColumn::Count(c) => c.get(id).map(|n| RetractState::Count(*n)),
+            RetractColumn::Sum(c) => c.get(id).map(FlatSum::state),
+            RetractColumn::Avg(c) => c
+                .get(id)
+                .map(|&(sum, count)| RetractState::Avg { sum, count }),
+            RetractColumn::Any(c) => c.get(id).cloned(),
+        }
+    }
+}
+
+/// [`RetractState::Sum`] in 40 bytes instead of 48: its exact `i128` part is kept as two
+/// 8-byte halves, so the array needs no 16-byte alignment. Updates go through
+/// [`RetractState`], so both give the same digits.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FlatSum {
+    int_low: u64,
+    int_high: i64,
+    float: f64,
+    count: i64,
+    floats: i64,
+}
+
+impl FlatSum {
+    /// The state as a [`RetractState::Sum`].
+    fn state(&self) -> RetractState {
+        RetractState::Sum {
+            int: (i128::from(self.int_high) << 64) | i128::from(self.int_low),
+            float: self.float,
+            count: self.count,
+            floats: self.floats,
+        }
+    }
+
+    /// Packs a [`RetractState::Sum`] (other states give an empty sum).
+    fn from_state(state: &RetractState) -> FlatSum {
+        match *state {
+            RetractState::Sum {
+                int,
+                float,
+                count,
+                floats,
+            } => FlatSum {
+                int_low: int as u64,
+                int_high: (int >> 64) as i64,
+                float,
+                count,
+                floats,
+            },
+            _ => FlatSum::default(),
+        }
+    }
+}
+
+/// Sets `v[id]`, or appends when `id` is the next index (ids are handed out in order);
+/// fills any gap with `fill()`.
+fn set_or_push<T>(v: &mut Vec<T>, id: usize, value: T, fill: impl Fn() -> T) {
+    if let Some(slot) = v.get_mut(id) {
+        *slot = value;
+        return;
+    }
+    while v.len() < id {
+        v.push(fill());
+    }
+    v.push(value);
+}
+
 /// Integers below this magnitude are summed exactly (their squares cannot overflow the
 /// i128 sums before about 10^14 inputs); larger ones join the float part.
 const EXACT_LIMIT: f64 = (1u64 << 40) as f64;
@@ -891,6 +1117,29 @@ fn keep_if(acc: &mut Value, v: &Value, want: Ordering) -> Result<(), EvalError> 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn flat_sums_keep_every_exact_part_in_40_bytes() {
+        assert_eq!(std::mem::size_of::<FlatSum>(), 40);
+        for int in [
+            0i128,
+            1,
+            -1,
+            i128::from(i64::MAX) * 3,
+            i128::from(i64::MIN) * 5,
+        ] {
+            let state = RetractState::Sum {
+                int,
+                float: 0.5,
+                count: 7,
+                floats: 1,
+            };
+            let back = FlatSum::from_state(&state).state();
+            assert!(
+                matches!(back, RetractState::Sum { int: i, count: 7, floats: 1, .. } if i == int)
+            );
+        }
+    }
     use super::*;
 
     /// Every kind of aggregate, as the engine compiles them.

@@ -9,7 +9,7 @@ use crate::error::{EngineError, EvalError};
 use crate::expr::{AggSpec, Ctx, Eval, ExprCompiler, FieldPositions, truthy, unsupported};
 use crate::join::{JoinSources, JoinState, Joins};
 use crate::value::{Record, Row, Value};
-use crate::window::{ClosedRows, Input, KeyMap, Table, Window, cmp_keys};
+use crate::window::{ClosedRows, Input, KeyMap, Table, Window};
 use eddy_sql::ast::{Expr, Join as JoinDef, JoinKind, JoinTarget, Select, SelectItem};
 use eddy_sql::plan::WindowSpec;
 use serde::{Deserialize, Serialize};
@@ -709,9 +709,7 @@ impl Operator {
         for (key, tables) in &mut g.sub_tables.0 {
             close_slots(&g.slots, tables, &g.kinds, watermark_of(key), &mut closed);
         }
-        closed
-            .rows
-            .sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+        closed.sort_from(0);
         self.emit_closed(closed, errors, out);
     }
 
@@ -749,7 +747,7 @@ impl Operator {
             let ctx = Ctx {
                 record: &c.first,
                 time: c.end,
-                keys: &c.key,
+                keys: closed.key(c),
                 aggs: closed.results(c),
                 fields: &[],
             };
@@ -867,13 +865,11 @@ fn close_slots(
         let start = out.rows.len();
         table.close(slot.window, kinds, watermark, out);
         if let Some(id) = &slot.id {
-            for c in &mut out.rows[start..] {
-                c.key = c.key.iter().chain([id]).cloned().collect();
-            }
+            out.extend_keys_from(start, id);
         }
     }
     if slots.len() > 1 {
-        out.rows[from..].sort_by(|a, b| a.end.cmp(&b.end).then_with(|| cmp_keys(&a.key, &b.key)));
+        out.sort_from(from);
     }
 }
 
