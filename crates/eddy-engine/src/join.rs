@@ -1348,3 +1348,65 @@ fn int(e: &Expr) -> Option<i64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: u64) -> Buffered {
+        Buffered {
+            seq,
+            time: seq as i64,
+            record: Value::BigInt(seq as i64),
+            matched: false,
+            analytics: Vec::new(),
+        }
+    }
+
+    fn chain(side: &Side, key: &[Value]) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        let mut r = side.head(key).unwrap_or(NONE);
+        while let Some(Some(row)) = side.rows.get(r) {
+            seqs.push(row.b.seq);
+            r = row.next;
+        }
+        seqs
+    }
+
+    #[test]
+    fn side_expires_in_time_order_and_keeps_chains_in_arrival_order() {
+        let (a, b) = ([Value::BigInt(1)], [Value::BigInt(2)]);
+        let mut side = Side::default();
+        // Untils out of arrival order go beside the queue; expiry still takes the earliest.
+        side.push(&a, 10, row(1));
+        side.push(&b, 30, row(2));
+        side.push(&a, 20, row(3));
+        side.push(&a, 40, row(4));
+        side.push(&b, 20, row(5));
+        assert_eq!(side.len(), 5);
+        assert_eq!(chain(&side, &a), [1, 3, 4]);
+        assert_eq!(chain(&side, &b), [2, 5]);
+        let mut expired = Vec::new();
+        while let Some((until, r)) = side.pop_expired(31) {
+            expired.push((until, r.seq));
+        }
+        assert_eq!(expired, [(10, 1), (20, 3), (20, 5), (30, 2)]);
+        assert_eq!(chain(&side, &a), [4]);
+        assert!(chain(&side, &b).is_empty());
+        // Freed rows and keys are reused; the snapshot form restores the same side.
+        side.push(&[Value::BigInt(3)], 50, row(6));
+        side.push(&a, 45, row(7));
+        assert_eq!(side.rows.len(), 5);
+        let back: Side = serde_json::from_value(serde_json::to_value(&side).unwrap()).unwrap();
+        assert_eq!(chain(&back, &a), [4, 7]);
+        assert_eq!(chain(&back, &[Value::BigInt(3)]), [6]);
+        let mut back = back;
+        let mut expired = Vec::new();
+        while let Some((until, r)) = back.pop_expired(i64::MAX) {
+            expired.push((until, r.seq));
+        }
+        assert_eq!(expired, [(40, 4), (45, 7), (50, 6)]);
+        assert_eq!(back.len(), 0);
+        assert!(back.index.is_empty());
+    }
+}
