@@ -70,6 +70,64 @@ struct Row {
     next: usize,
 }
 
+/// Rows per [`Slab`] chunk.
+const CHUNK: usize = 2048;
+
+/// Rows in fixed-size chunks: growing never moves (or copies) the rows already held, so
+/// a side that grows for an hour (q3) touches each fresh page once.
+#[derive(Debug, Clone, Default)]
+struct Slab {
+    chunks: Vec<Vec<Option<Row>>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn get(&self, r: usize) -> Option<&Row> {
+        self.chunks.get(r / CHUNK)?.get(r % CHUNK)?.as_ref()
+    }
+
+    fn get_mut(&mut self, r: usize) -> Option<&mut Row> {
+        self.chunks.get_mut(r / CHUNK)?.get_mut(r % CHUNK)?.as_mut()
+    }
+
+    /// Stores `row` in a free place; its index.
+    fn insert(&mut self, row: Row) -> usize {
+        if let Some(r) = self.free.pop()
+            && let Some(slot) = self
+                .chunks
+                .get_mut(r / CHUNK)
+                .and_then(|c| c.get_mut(r % CHUNK))
+        {
+            *slot = Some(row);
+            return r;
+        }
+        let full = self.chunks.last().is_none_or(|c| c.len() == CHUNK);
+        if full {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let base = (self.chunks.len() - 1) * CHUNK;
+        match self.chunks.last_mut() {
+            Some(c) => {
+                c.push(Some(row));
+                base + c.len() - 1
+            }
+            None => NONE,
+        }
+    }
+
+    fn remove(&mut self, r: usize) -> Option<Row> {
+        let row = self.chunks.get_mut(r / CHUNK)?.get_mut(r % CHUNK)?.take()?;
+        self.free.push(r);
+        Some(row)
+    }
+
+    /// Places ever used (held or free).
+    #[cfg(test)]
+    fn places(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+}
+
 /// One distinct key of a [`Side`]: its hash and the first and last rows holding it.
 #[derive(Debug, Clone, Copy)]
 struct KeyEntry {
@@ -84,8 +142,7 @@ struct KeyEntry {
 /// match in time order (rows mostly arrive in that order, so expiry pops a queue's front).
 #[derive(Debug, Clone, Default)]
 struct Side {
-    rows: Vec<Option<Row>>,
-    free_rows: Vec<usize>,
+    rows: Slab,
     keys: Vec<KeyEntry>,
     free_keys: Vec<usize>,
     /// Key `k`'s values are `key_values[k * width..][..width]`.
@@ -170,19 +227,8 @@ impl Side {
             prev,
             next: NONE,
         };
-        let r = match self.free_rows.pop() {
-            Some(r) => {
-                if let Some(slot) = self.rows.get_mut(r) {
-                    *slot = Some(row);
-                }
-                r
-            }
-            None => {
-                self.rows.push(Some(row));
-                self.rows.len() - 1
-            }
-        };
-        if let Some(Some(p)) = self.rows.get_mut(prev) {
+        let r = self.rows.insert(row);
+        if let Some(p) = self.rows.get_mut(prev) {
             p.next = r;
         }
         if let Some(e) = self.keys.get_mut(k) {
@@ -236,12 +282,11 @@ impl Side {
 
     /// Takes row `r` out of its key's chain and the slab, dropping the key once unused.
     fn unlink(&mut self, r: usize) -> Option<Buffered> {
-        let row = self.rows.get_mut(r)?.take()?;
-        self.free_rows.push(r);
-        if let Some(Some(p)) = self.rows.get_mut(row.prev) {
+        let row = self.rows.remove(r)?;
+        if let Some(p) = self.rows.get_mut(row.prev) {
             p.next = row.next;
         }
-        if let Some(Some(n)) = self.rows.get_mut(row.next) {
+        if let Some(n) = self.rows.get_mut(row.next) {
             n.prev = row.prev;
         }
         let k = row.key;
@@ -300,7 +345,7 @@ impl Serialize for Side {
             let key = self.key_at(k, width);
             let mut rows = Vec::new();
             let mut r = e.head;
-            while let Some(Some(row)) = self.rows.get(r) {
+            while let Some(row) = self.rows.get(r) {
                 rows.push(&row.b);
                 keys.insert(row.b.seq, key);
                 r = row.next;
@@ -969,7 +1014,7 @@ impl StreamStage {
         let side = &mut state.sides[from];
         let mut matched = false;
         let mut r = side.head(key).unwrap_or(NONE);
-        while let Some(Some(c)) = side.rows.get_mut(r) {
+        while let Some(c) = side.rows.get_mut(r) {
             r = c.next;
             let b = &mut c.b;
             let joined = if from == 1 {
@@ -1366,7 +1411,7 @@ mod tests {
     fn chain(side: &Side, key: &[Value]) -> Vec<u64> {
         let mut seqs = Vec::new();
         let mut r = side.head(key).unwrap_or(NONE);
-        while let Some(Some(row)) = side.rows.get(r) {
+        while let Some(row) = side.rows.get(r) {
             seqs.push(row.b.seq);
             r = row.next;
         }
@@ -1396,7 +1441,7 @@ mod tests {
         // Freed rows and keys are reused; the snapshot form restores the same side.
         side.push(&[Value::BigInt(3)], 50, row(6));
         side.push(&a, 45, row(7));
-        assert_eq!(side.rows.len(), 5);
+        assert_eq!(side.rows.places(), 5);
         let back: Side = serde_json::from_value(serde_json::to_value(&side).unwrap()).unwrap();
         assert_eq!(chain(&back, &a), [4, 7]);
         assert_eq!(chain(&back, &[Value::BigInt(3)]), [6]);
