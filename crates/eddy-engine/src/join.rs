@@ -136,17 +136,67 @@ struct KeyEntry {
     tail: usize,
 }
 
+/// A [`Side`]'s distinct keys in chunks of [`CHUNK`]: each entry, and its `width` values
+/// side by side, never move once stored (growing touches each fresh page once).
+#[derive(Debug, Clone, Default)]
+struct Keys {
+    chunks: Vec<(Vec<KeyEntry>, Vec<Value>)>,
+}
+
+impl Keys {
+    fn len(&self) -> usize {
+        self.chunks
+            .last()
+            .map_or(0, |(e, _)| (self.chunks.len() - 1) * CHUNK + e.len())
+    }
+
+    fn get(&self, k: usize) -> Option<&KeyEntry> {
+        self.chunks.get(k / CHUNK)?.0.get(k % CHUNK)
+    }
+
+    fn get_mut(&mut self, k: usize) -> Option<&mut KeyEntry> {
+        self.chunks.get_mut(k / CHUNK)?.0.get_mut(k % CHUNK)
+    }
+
+    fn values(&self, k: usize, width: usize) -> &[Value] {
+        let at = (k % CHUNK) * width;
+        self.chunks
+            .get(k / CHUNK)
+            .and_then(|(_, v)| v.get(at..at + width))
+            .unwrap_or(&[])
+    }
+
+    fn values_mut(&mut self, k: usize, width: usize) -> Option<&mut [Value]> {
+        let at = (k % CHUNK) * width;
+        self.chunks.get_mut(k / CHUNK)?.1.get_mut(at..at + width)
+    }
+
+    /// Stores a new key; its index.
+    fn push(&mut self, entry: KeyEntry, key: &[Value]) -> usize {
+        let k = self.len();
+        if self.chunks.last().is_none_or(|(e, _)| e.len() == CHUNK) {
+            self.chunks.push((
+                Vec::with_capacity(CHUNK),
+                Vec::with_capacity(CHUNK * key.len()),
+            ));
+        }
+        if let Some((e, v)) = self.chunks.last_mut() {
+            e.push(entry);
+            v.extend_from_slice(key);
+        }
+        k
+    }
+}
+
 /// One side's buffered rows, kept flat so a row costs no allocation of its own: rows in a
-/// slab, each distinct key stored once (its values side by side in `key_values`) with a
+/// slab, each distinct key stored once (its values side by side in [`Keys`]) with a
 /// chain through its rows in arrival order, and the instants rows stop being able to
 /// match in time order (rows mostly arrive in that order, so expiry pops a queue's front).
 #[derive(Debug, Clone, Default)]
 struct Side {
     rows: Slab,
-    keys: Vec<KeyEntry>,
+    keys: Keys,
     free_keys: Vec<usize>,
-    /// Key `k`'s values are `key_values[k * width..][..width]`.
-    key_values: Vec<Value>,
     /// Values per key (every key of a side has as many: one per ON equality).
     width: Option<usize>,
     hasher: hashbrown::DefaultHashBuilder,
@@ -164,10 +214,7 @@ impl Side {
     }
 
     fn key_at(&self, k: usize, width: usize) -> &[Value] {
-        self.key_values
-            .get(k.saturating_mul(width)..)
-            .and_then(|v| v.get(..width))
-            .unwrap_or(&[])
+        self.keys.values(k, width)
     }
 
     /// The first row holding `key`, if any.
@@ -203,16 +250,12 @@ impl Side {
                         if let Some(e) = self.keys.get_mut(k) {
                             *e = entry;
                         }
-                        if let Some(v) = self.key_values.get_mut(k * width..(k + 1) * width) {
+                        if let Some(v) = self.keys.values_mut(k, width) {
                             v.clone_from_slice(key);
                         }
                         k
                     }
-                    None => {
-                        self.keys.push(entry);
-                        self.key_values.extend_from_slice(key);
-                        self.keys.len() - 1
-                    }
+                    None => self.keys.push(entry, key),
                 };
                 let keys = &self.keys;
                 self.index
@@ -307,7 +350,7 @@ impl Side {
                 found.remove();
             }
             let width = self.width.unwrap_or(0);
-            if let Some(v) = self.key_values.get_mut(k * width..(k + 1) * width) {
+            if let Some(v) = self.keys.values_mut(k, width) {
                 v.fill(Value::Null);
             }
             self.free_keys.push(k);
@@ -338,7 +381,8 @@ impl Serialize for Side {
         let width = self.width.unwrap_or(0);
         let mut by_key = KeyMap::default();
         let mut keys = BTreeMap::new();
-        for (k, e) in self.keys.iter().enumerate() {
+        for k in 0..self.keys.len() {
+            let Some(e) = self.keys.get(k) else { continue };
             if e.head == NONE {
                 continue;
             }
@@ -1453,5 +1497,30 @@ mod tests {
         assert_eq!(expired, [(40, 4), (45, 7), (50, 6)]);
         assert_eq!(back.len(), 0);
         assert!(back.index.is_empty());
+    }
+
+    #[test]
+    fn side_spans_many_chunks() {
+        let mut side = Side::default();
+        let n = 2 * CHUNK as u64 + 5;
+        for seq in 0..n {
+            side.push(
+                &[Value::BigInt((seq % (n / 2)) as i64)],
+                seq as i64,
+                row(seq),
+            );
+        }
+        assert_eq!(chain(&side, &[Value::BigInt(3)]), [3, 3 + n / 2]);
+        assert_eq!(
+            chain(&side, &[Value::BigInt((n / 2 - 1) as i64)]),
+            [n / 2 - 1, n - 2]
+        );
+        let mut expired = 0;
+        while let Some((until, r)) = side.pop_expired(i64::MAX) {
+            assert_eq!(until, r.seq as i64);
+            expired += 1;
+        }
+        assert_eq!(expired, n);
+        assert!(side.index.is_empty());
     }
 }
