@@ -31,9 +31,10 @@ use crate::time::parse_datetime;
 use crate::value::{Record, Value};
 use crate::window::KeyMap;
 use eddy_sql::ast::{BinaryOp, Expr, Ident, JoinKind, JoinTarget, Literal, Select, UnaryOp};
-use hashbrown::hash_map::EntryRef;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// The longest join bound ASA accepts: seven days, in ticks.
@@ -56,26 +57,314 @@ struct Buffered {
     analytics: Vec<Value>,
 }
 
-/// One side's buffered rows: by key, and by the instant each stops being able to match.
+/// No row or key: the end of a chain.
+const NONE: usize = usize::MAX;
+
+/// A buffered row in a [`Side`]'s slab, linked into its key's chain (oldest first).
+#[derive(Debug, Clone)]
+struct Row {
+    b: Buffered,
+    /// Its key's entry in [`Side::keys`].
+    key: usize,
+    prev: usize,
+    next: usize,
+}
+
+/// Rows per [`Slab`] chunk.
+const CHUNK: usize = 2048;
+
+/// Rows in fixed-size chunks: growing never moves (or copies) the rows already held, so
+/// a side that grows for an hour (q3) touches each fresh page once.
+#[derive(Debug, Clone, Default)]
+struct Slab {
+    chunks: Vec<Vec<Option<Row>>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn get(&self, r: usize) -> Option<&Row> {
+        self.chunks.get(r / CHUNK)?.get(r % CHUNK)?.as_ref()
+    }
+
+    fn get_mut(&mut self, r: usize) -> Option<&mut Row> {
+        self.chunks.get_mut(r / CHUNK)?.get_mut(r % CHUNK)?.as_mut()
+    }
+
+    /// Stores `row` in a free place; its index.
+    fn insert(&mut self, row: Row) -> usize {
+        if let Some(r) = self.free.pop()
+            && let Some(slot) = self
+                .chunks
+                .get_mut(r / CHUNK)
+                .and_then(|c| c.get_mut(r % CHUNK))
+        {
+            *slot = Some(row);
+            return r;
+        }
+        let full = self.chunks.last().is_none_or(|c| c.len() == CHUNK);
+        if full {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let base = (self.chunks.len() - 1) * CHUNK;
+        match self.chunks.last_mut() {
+            Some(c) => {
+                c.push(Some(row));
+                base + c.len() - 1
+            }
+            None => NONE,
+        }
+    }
+
+    fn remove(&mut self, r: usize) -> Option<Row> {
+        let row = self.chunks.get_mut(r / CHUNK)?.get_mut(r % CHUNK)?.take()?;
+        self.free.push(r);
+        Some(row)
+    }
+
+    /// Places ever used (held or free).
+    #[cfg(test)]
+    fn places(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+}
+
+/// One distinct key of a [`Side`]: its hash and the first and last rows holding it.
+#[derive(Debug, Clone, Copy)]
+struct KeyEntry {
+    hash: u64,
+    head: usize,
+    tail: usize,
+}
+
+/// A [`Side`]'s distinct keys in chunks of [`CHUNK`]: each entry, and its `width` values
+/// side by side, never move once stored (growing touches each fresh page once).
+#[derive(Debug, Clone, Default)]
+struct Keys {
+    chunks: Vec<(Vec<KeyEntry>, Vec<Value>)>,
+}
+
+impl Keys {
+    fn len(&self) -> usize {
+        self.chunks
+            .last()
+            .map_or(0, |(e, _)| (self.chunks.len() - 1) * CHUNK + e.len())
+    }
+
+    fn get(&self, k: usize) -> Option<&KeyEntry> {
+        self.chunks.get(k / CHUNK)?.0.get(k % CHUNK)
+    }
+
+    fn get_mut(&mut self, k: usize) -> Option<&mut KeyEntry> {
+        self.chunks.get_mut(k / CHUNK)?.0.get_mut(k % CHUNK)
+    }
+
+    fn values(&self, k: usize, width: usize) -> &[Value] {
+        let at = (k % CHUNK) * width;
+        self.chunks
+            .get(k / CHUNK)
+            .and_then(|(_, v)| v.get(at..at + width))
+            .unwrap_or(&[])
+    }
+
+    fn values_mut(&mut self, k: usize, width: usize) -> Option<&mut [Value]> {
+        let at = (k % CHUNK) * width;
+        self.chunks.get_mut(k / CHUNK)?.1.get_mut(at..at + width)
+    }
+
+    /// Stores a new key; its index.
+    fn push(&mut self, entry: KeyEntry, key: &[Value]) -> usize {
+        let k = self.len();
+        if self.chunks.last().is_none_or(|(e, _)| e.len() == CHUNK) {
+            self.chunks.push((
+                Vec::with_capacity(CHUNK),
+                Vec::with_capacity(CHUNK * key.len()),
+            ));
+        }
+        if let Some((e, v)) = self.chunks.last_mut() {
+            e.push(entry);
+            v.extend_from_slice(key);
+        }
+        k
+    }
+}
+
+/// One side's buffered rows, kept flat so a row costs no allocation of its own: rows in a
+/// slab, each distinct key stored once (its values side by side in [`Keys`]) with a
+/// chain through its rows in arrival order, and the instants rows stop being able to
+/// match in time order (rows mostly arrive in that order, so expiry pops a queue's front).
 #[derive(Debug, Clone, Default)]
 struct Side {
-    by_key: KeyMap<VecDeque<Buffered>>,
-    /// `(until, seq)` of every buffered row, earliest first, with the row's key (to find
-    /// it in `by_key` when it expires).
-    expiry: BTreeMap<(i64, u64), Box<[Value]>>,
+    rows: Slab,
+    keys: Keys,
+    free_keys: Vec<usize>,
+    /// Values per key (every key of a side has as many: one per ON equality).
+    width: Option<usize>,
+    hasher: hashbrown::DefaultHashBuilder,
+    /// Key entries by the hash of their values.
+    index: HashTable<usize>,
+    /// `(until, seq, row)` in order, for rows that arrived in that order...
+    expiry: VecDeque<(i64, u64, usize)>,
+    /// ... and the few that did not (a later `until` was already queued).
+    late: BTreeSet<(i64, u64, usize)>,
 }
 
 impl Side {
     fn len(&self) -> usize {
-        self.expiry.len()
+        self.expiry.len() + self.late.len()
+    }
+
+    fn key_at(&self, k: usize, width: usize) -> &[Value] {
+        self.keys.values(k, width)
+    }
+
+    /// The first row holding `key`, if any.
+    fn head(&self, key: &[Value]) -> Option<usize> {
+        let width = self.width?;
+        let hash = self.hasher.hash_one(key);
+        let k = *self.index.find(hash, |&k| self.key_at(k, width) == key)?;
+        self.keys.get(k).map(|e| e.head)
+    }
+
+    /// Adds `b` at the end of `key`'s chain; its row index, or `None` when the key's width
+    /// differs from this side's (only a snapshot of another query could do that).
+    fn link(&mut self, key: &[Value], b: Buffered) -> Option<usize> {
+        let width = *self.width.get_or_insert(key.len());
+        if key.len() != width {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let found = self
+            .index
+            .find(hash, |&k| self.key_at(k, width) == key)
+            .copied();
+        let k = match found {
+            Some(k) => k,
+            None => {
+                let entry = KeyEntry {
+                    hash,
+                    head: NONE,
+                    tail: NONE,
+                };
+                let k = match self.free_keys.pop() {
+                    Some(k) => {
+                        if let Some(e) = self.keys.get_mut(k) {
+                            *e = entry;
+                        }
+                        if let Some(v) = self.keys.values_mut(k, width) {
+                            v.clone_from_slice(key);
+                        }
+                        k
+                    }
+                    None => self.keys.push(entry, key),
+                };
+                let keys = &self.keys;
+                self.index
+                    .insert_unique(hash, k, |&k| keys.get(k).map_or(0, |e| e.hash));
+                k
+            }
+        };
+        let prev = self.keys.get(k).map_or(NONE, |e| e.tail);
+        let row = Row {
+            b,
+            key: k,
+            prev,
+            next: NONE,
+        };
+        let r = self.rows.insert(row);
+        if let Some(p) = self.rows.get_mut(prev) {
+            p.next = r;
+        }
+        if let Some(e) = self.keys.get_mut(k) {
+            if e.head == NONE {
+                e.head = r;
+            }
+            e.tail = r;
+        }
+        Some(r)
+    }
+
+    /// Buffers `b` under `key` until `until`.
+    fn push(&mut self, key: &[Value], until: i64, b: Buffered) {
+        let seq = b.seq;
+        let Some(r) = self.link(key, b) else {
+            return;
+        };
+        match self.expiry.back() {
+            Some(&(u, s, _)) if (u, s) > (until, seq) => {
+                self.late.insert((until, seq, r));
+            }
+            _ => self.expiry.push_back((until, seq, r)),
+        }
+    }
+
+    /// Removes and returns the row expiring first, with its `until`, if that is before
+    /// `watermark`.
+    fn pop_expired(&mut self, watermark: i64) -> Option<(i64, Buffered)> {
+        loop {
+            let queued = self.expiry.front().copied();
+            let late = self.late.first().copied();
+            let from_late = match (queued, late) {
+                (Some(q), Some(l)) => l < q,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            let (until, _, r) = if from_late { late } else { queued }?;
+            if until >= watermark {
+                return None;
+            }
+            if from_late {
+                self.late.pop_first();
+            } else {
+                self.expiry.pop_front();
+            }
+            if let Some(b) = self.unlink(r) {
+                return Some((until, b));
+            }
+        }
+    }
+
+    /// Takes row `r` out of its key's chain and the slab, dropping the key once unused.
+    fn unlink(&mut self, r: usize) -> Option<Buffered> {
+        let row = self.rows.remove(r)?;
+        if let Some(p) = self.rows.get_mut(row.prev) {
+            p.next = row.next;
+        }
+        if let Some(n) = self.rows.get_mut(row.next) {
+            n.prev = row.prev;
+        }
+        let k = row.key;
+        let mut empty = None;
+        if let Some(e) = self.keys.get_mut(k) {
+            if e.head == r {
+                e.head = row.next;
+            }
+            if e.tail == r {
+                e.tail = row.prev;
+            }
+            if e.head == NONE {
+                empty = Some(e.hash);
+            }
+        }
+        if let Some(hash) = empty {
+            if let Ok(found) = self.index.find_entry(hash, |&x| x == k) {
+                found.remove();
+            }
+            let width = self.width.unwrap_or(0);
+            if let Some(v) = self.keys.values_mut(k, width) {
+                v.fill(Value::Null);
+            }
+            self.free_keys.push(k);
+        }
+        Some(row.b)
     }
 }
 
-/// How a [`Side`] is written in a snapshot: the expiry instants and the key of each row by
-/// seq apart, as earlier versions kept them in memory, so their snapshots still restore.
+/// How a [`Side`] is written in a snapshot: rows by key (in arrival order), the expiry
+/// instants, and the key of each row by seq, as earlier versions wrote them, so their
+/// snapshots still restore and later ones read the same.
 #[derive(Serialize)]
 struct SideOut<'a> {
-    by_key: &'a KeyMap<VecDeque<Buffered>>,
+    by_key: KeyMap<Vec<&'a Buffered>>,
     expiry: Vec<(i64, u64)>,
     keys: BTreeMap<u64, &'a [Value]>,
 }
@@ -89,14 +378,35 @@ struct SideIn {
 
 impl Serialize for Side {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let width = self.width.unwrap_or(0);
+        let mut by_key = KeyMap::default();
+        let mut keys = BTreeMap::new();
+        for k in 0..self.keys.len() {
+            let Some(e) = self.keys.get(k) else { continue };
+            if e.head == NONE {
+                continue;
+            }
+            let key = self.key_at(k, width);
+            let mut rows = Vec::new();
+            let mut r = e.head;
+            while let Some(row) = self.rows.get(r) {
+                rows.push(&row.b);
+                keys.insert(row.b.seq, key);
+                r = row.next;
+            }
+            by_key.0.insert(Box::from(key), rows);
+        }
+        let mut expiry: Vec<(i64, u64)> = self
+            .expiry
+            .iter()
+            .chain(&self.late)
+            .map(|&(until, seq, _)| (until, seq))
+            .collect();
+        expiry.sort_unstable();
         SideOut {
-            by_key: &self.by_key,
-            expiry: self.expiry.keys().copied().collect(),
-            keys: self
-                .expiry
-                .iter()
-                .map(|(&(_, seq), key)| (seq, &**key))
-                .collect(),
+            by_key,
+            expiry,
+            keys,
         }
         .serialize(s)
     }
@@ -107,14 +417,28 @@ impl<'de> Deserialize<'de> for Side {
         let SideIn {
             by_key,
             expiry,
-            mut keys,
+            keys,
         } = SideIn::deserialize(d)?;
-        // A row without a key could not be found to expire; as before, it is skipped.
-        let expiry = expiry
+        // A row expires at its instant; one without a key (as before) or without an
+        // instant never does.
+        let until: HashMap<u64, i64> = expiry
             .into_iter()
-            .filter_map(|(until, seq)| keys.remove(&seq).map(|k| ((until, seq), k)))
+            .filter(|(_, seq)| keys.contains_key(seq))
+            .map(|(until, seq)| (seq, until))
             .collect();
-        Ok(Side { by_key, expiry })
+        let mut side = Side::default();
+        let mut order = Vec::new();
+        for (key, rows) in by_key.0 {
+            for b in rows {
+                let (seq, u) = (b.seq, until.get(&b.seq).copied().unwrap_or(i64::MAX));
+                if let Some(r) = side.link(&key, b) {
+                    order.push((u, seq, r));
+                }
+            }
+        }
+        order.sort_unstable();
+        side.expiry = order.into();
+        Ok(side)
     }
 }
 
@@ -164,6 +488,8 @@ struct StreamStage {
     /// Left keys on the composite; right keys on the raw right event.
     keys: [Vec<Eval>; 2],
     state: JoinState,
+    /// The current event's key, reused.
+    scratch: Vec<Value>,
 }
 
 /// A stage joining the pipeline's rows with a reference table.
@@ -375,6 +701,7 @@ impl Joins {
                 conds,
                 keys,
                 state: JoinState::default(),
+                scratch: Vec::new(),
             })));
         }
         c.aggs = saved_aggs;
@@ -624,6 +951,37 @@ impl Pipeline<'_> {
     }
 }
 
+/// Evaluates key expressions into `key` (cleared first); `false` (counted when an error)
+/// when a key is NULL or fails. Reuses the caller's buffer: no allocation per event.
+fn key_into(
+    keys: &[Eval],
+    record: &Value,
+    time: i64,
+    errors: &mut u64,
+    key: &mut Vec<Value>,
+) -> bool {
+    key.clear();
+    let ctx = Ctx {
+        record,
+        time,
+        keys: &[],
+        aggs: &[],
+        fields: &[],
+    };
+    for k in keys {
+        match k(&ctx) {
+            // SQL equality: a NULL key matches nothing.
+            Ok(Value::Null) => return false,
+            Ok(v) => key.push(hash_key(v)),
+            Err(e) => {
+                count(errors, e);
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// Evaluates key expressions; `None` (counted when an error) when a key is NULL or fails.
 fn key_of(keys: &[Eval], record: &Value, time: i64, errors: &mut u64) -> Option<Box<[Value]>> {
     let ctx = Ctx {
@@ -671,20 +1029,53 @@ fn all_hold(conds: &[Eval], joined: &Value, time: i64, errors: &mut u64) -> bool
 }
 
 impl StreamStage {
-    fn buffer(&mut self, side: usize, key: Box<[Value]>, until: i64, b: Buffered) {
-        let s = &mut self.state.sides[side];
-        s.expiry.insert((until, b.seq), key.clone());
-        // Most keys hold one row (q7: a price), so a new key's queue is sized for one.
-        s.by_key
-            .0
-            .entry(key)
-            .or_insert_with(|| VecDeque::with_capacity(1))
-            .push_back(b);
-    }
-
     fn next_seq(&mut self) -> u64 {
         self.state.next_seq += 1;
         self.state.next_seq
+    }
+
+    /// Pairs the row or event `record` (of side `1 - from`) with the buffered rows of side
+    /// `from` under `key`, oldest first, marking those it pairs with; whether any did.
+    #[allow(clippy::too_many_arguments)]
+    fn probe(
+        &mut self,
+        p: &Pipeline,
+        from: usize,
+        key: &[Value],
+        time: i64,
+        record: &Value,
+        analytics: &[Value],
+        errors: &mut u64,
+        out: &mut Vec<(i64, Value)>,
+    ) -> bool {
+        let StreamStage {
+            state,
+            intervals,
+            conds,
+            right,
+            ..
+        } = self;
+        let side = &mut state.sides[from];
+        let mut matched = false;
+        let mut r = side.head(key).unwrap_or(NONE);
+        while let Some(c) = side.rows.get_mut(r) {
+            r = c.next;
+            let b = &mut c.b;
+            let joined = if from == 1 {
+                p.with_slot(record, *right, &b.record, Some(b.time), &b.analytics)
+            } else {
+                p.with_slot(&b.record, *right, record, Some(time), analytics)
+            };
+            let at = time.max(b.time);
+            if intervals.iter().all(|i| i.holds(p.times(&joined)))
+                && all_hold(conds, &joined, at, errors)
+            {
+                b.matched = true;
+                matched = true;
+                out.push((at, joined));
+            }
+        }
+        matched
     }
 
     fn add_left(
@@ -702,22 +1093,9 @@ impl StreamStage {
             }
             return;
         };
-        let mut matched = false;
-        if let Some(key) = key_of(&self.keys[0], row, time, errors) {
-            if let Some(candidates) = self.state.sides[1].by_key.0.get_mut(&key) {
-                for b in candidates.iter_mut() {
-                    let joined =
-                        p.with_slot(row, self.right, &b.record, Some(b.time), &b.analytics);
-                    let at = time.max(b.time);
-                    if self.intervals.iter().all(|i| i.holds(p.times(&joined)))
-                        && all_hold(&self.conds, &joined, at, errors)
-                    {
-                        b.matched = true;
-                        matched = true;
-                        out.push((at, joined));
-                    }
-                }
-            }
+        let mut key = std::mem::take(&mut self.scratch);
+        if key_into(&self.keys[0], row, time, errors, &mut key) {
+            let matched = self.probe(p, 1, &key, time, row, &[], errors, out);
             let seq = self.next_seq();
             let until = anchor_time.saturating_add(self.keep[0]);
             let b = Buffered {
@@ -727,11 +1105,13 @@ impl StreamStage {
                 matched,
                 analytics: Vec::new(),
             };
-            self.buffer(0, key, until, b);
+            self.state.sides[0].push(&key, until, b);
         } else if self.left_outer {
             // A NULL key never matches: the row is unmatched now.
             out.push((time, row.clone()));
         }
+        key.clear();
+        self.scratch = key;
     }
 
     fn add_right(
@@ -743,64 +1123,30 @@ impl StreamStage {
         errors: &mut u64,
         out: &mut Vec<(i64, Value)>,
     ) {
-        let Some(key) = key_of(&self.keys[1], record, time, errors) else {
-            return;
-        };
-        let mut matched = false;
-        if let Some(candidates) = self.state.sides[0].by_key.0.get_mut(&key) {
-            for b in candidates.iter_mut() {
-                let joined = p.with_slot(&b.record, self.right, record, Some(time), &analytics);
-                let at = time.max(b.time);
-                if self.intervals.iter().all(|i| i.holds(p.times(&joined)))
-                    && all_hold(&self.conds, &joined, at, errors)
-                {
-                    b.matched = true;
-                    matched = true;
-                    out.push((at, joined));
-                }
-            }
+        let mut key = std::mem::take(&mut self.scratch);
+        if key_into(&self.keys[1], record, time, errors, &mut key) {
+            let matched = self.probe(p, 0, &key, time, record, &analytics, errors, out);
+            let seq = self.next_seq();
+            let until = time.saturating_add(self.keep[1]);
+            let b = Buffered {
+                seq,
+                time,
+                record: record.clone(),
+                matched,
+                analytics,
+            };
+            self.state.sides[1].push(&key, until, b);
         }
-        let seq = self.next_seq();
-        let until = time.saturating_add(self.keep[1]);
-        let b = Buffered {
-            seq,
-            time,
-            record: record.clone(),
-            matched,
-            analytics,
-        };
-        self.buffer(1, key, until, b);
+        key.clear();
+        self.scratch = key;
     }
 
     /// Drops rows whose `until` is before `watermark`; unmatched left rows of a LEFT
     /// OUTER stage come out stamped with their `until` (or their own time, if later).
     fn expire(&mut self, watermark: i64, out: &mut Vec<(i64, Value)>) {
         for side in 0..2 {
-            let s = &mut self.state.sides[side];
-            while let Some((&(until, seq), _)) = s.expiry.first_key_value() {
-                if until >= watermark {
-                    break;
-                }
-                let Some((_, key)) = s.expiry.pop_first() else {
-                    break;
-                };
-                // One hash lookup finds the key's rows and, once empty, removes them.
-                let EntryRef::Occupied(mut rows) = s.by_key.0.entry_ref(&*key) else {
-                    continue;
-                };
-                let b = rows
-                    .get()
-                    .iter()
-                    .position(|b| b.seq == seq)
-                    .and_then(|i| rows.get_mut().remove(i));
-                if rows.get().is_empty() {
-                    rows.remove();
-                }
-                if let Some(b) = b
-                    && side == 0
-                    && self.left_outer
-                    && !b.matched
-                {
+            while let Some((until, b)) = self.state.sides[side].pop_expired(watermark) {
+                if side == 0 && self.left_outer && !b.matched {
                     // Known unmatched once the bound has passed, but never before the row
                     // itself arrived (a later stage's row can reach it after its bound).
                     out.push((until.max(b.time), b.record));
@@ -1089,5 +1435,92 @@ fn int(e: &Expr) -> Option<i64> {
             ..
         } => int(expr).map(|i| -i),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: u64) -> Buffered {
+        Buffered {
+            seq,
+            time: seq as i64,
+            record: Value::BigInt(seq as i64),
+            matched: false,
+            analytics: Vec::new(),
+        }
+    }
+
+    fn chain(side: &Side, key: &[Value]) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        let mut r = side.head(key).unwrap_or(NONE);
+        while let Some(row) = side.rows.get(r) {
+            seqs.push(row.b.seq);
+            r = row.next;
+        }
+        seqs
+    }
+
+    #[test]
+    fn side_expires_in_time_order_and_keeps_chains_in_arrival_order() {
+        let (a, b) = ([Value::BigInt(1)], [Value::BigInt(2)]);
+        let mut side = Side::default();
+        // Untils out of arrival order go beside the queue; expiry still takes the earliest.
+        side.push(&a, 10, row(1));
+        side.push(&b, 30, row(2));
+        side.push(&a, 20, row(3));
+        side.push(&a, 40, row(4));
+        side.push(&b, 20, row(5));
+        assert_eq!(side.len(), 5);
+        assert_eq!(chain(&side, &a), [1, 3, 4]);
+        assert_eq!(chain(&side, &b), [2, 5]);
+        let mut expired = Vec::new();
+        while let Some((until, r)) = side.pop_expired(31) {
+            expired.push((until, r.seq));
+        }
+        assert_eq!(expired, [(10, 1), (20, 3), (20, 5), (30, 2)]);
+        assert_eq!(chain(&side, &a), [4]);
+        assert!(chain(&side, &b).is_empty());
+        // Freed rows and keys are reused; the snapshot form restores the same side.
+        side.push(&[Value::BigInt(3)], 50, row(6));
+        side.push(&a, 45, row(7));
+        assert_eq!(side.rows.places(), 5);
+        let back: Side = serde_json::from_value(serde_json::to_value(&side).unwrap()).unwrap();
+        assert_eq!(chain(&back, &a), [4, 7]);
+        assert_eq!(chain(&back, &[Value::BigInt(3)]), [6]);
+        let mut back = back;
+        let mut expired = Vec::new();
+        while let Some((until, r)) = back.pop_expired(i64::MAX) {
+            expired.push((until, r.seq));
+        }
+        assert_eq!(expired, [(40, 4), (45, 7), (50, 6)]);
+        assert_eq!(back.len(), 0);
+        assert!(back.index.is_empty());
+    }
+
+    #[test]
+    fn side_spans_many_chunks() {
+        let mut side = Side::default();
+        let n = 2 * CHUNK as u64 + 5;
+        for seq in 0..n {
+            side.push(
+                &[Value::BigInt((seq % (n / 2)) as i64)],
+                seq as i64,
+                row(seq),
+            );
+        }
+        assert_eq!(chain(&side, &[Value::BigInt(3)]), [3, 3 + n / 2]);
+        assert_eq!(
+            chain(&side, &[Value::BigInt((n / 2 - 1) as i64)]),
+            [n / 2 - 1, n - 2]
+        );
+        let mut expired = 0;
+        while let Some((until, r)) = side.pop_expired(i64::MAX) {
+            assert_eq!(until, r.seq as i64);
+            expired += 1;
+        }
+        assert_eq!(expired, n);
+        assert!(side.index.is_empty());
     }
 }
