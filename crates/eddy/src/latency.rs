@@ -253,7 +253,10 @@ fn measure(server: &Server, rate: u64, seconds: u64) -> anyhow::Result<()> {
         achieved
     )?;
     if let Some((second, p99)) = worst_second {
-        writeln!(stdout, "filter: slowest second {second} with p99 {p99:.2} ms")?;
+        writeln!(
+            stdout,
+            "filter: slowest second {second} with p99 {p99:.2} ms"
+        )?;
     }
     stdout.write_all(ResultSet { columns, rows }.render(Format::Table).as_bytes())?;
     Ok(())
