@@ -984,26 +984,8 @@ fn key_into(
 
 /// Evaluates key expressions; `None` (counted when an error) when a key is NULL or fails.
 fn key_of(keys: &[Eval], record: &Value, time: i64, errors: &mut u64) -> Option<Box<[Value]>> {
-    let ctx = Ctx {
-        record,
-        time,
-        keys: &[],
-        aggs: &[],
-        fields: &[],
-    };
     let mut key = Vec::with_capacity(keys.len());
-    for k in keys {
-        match k(&ctx) {
-            // SQL equality: a NULL key matches nothing.
-            Ok(Value::Null) => return None,
-            Ok(v) => key.push(hash_key(v)),
-            Err(e) => {
-                count(errors, e);
-                return None;
-            }
-        }
-    }
-    Some(key.into_boxed_slice())
+    key_into(keys, record, time, errors, &mut key).then(|| key.into_boxed_slice())
 }
 
 /// Whether every condition holds on `joined`; an evaluation error counts and fails.
