@@ -130,6 +130,19 @@ struct Member {
     sync: Option<oneshot::Sender<SyncOutcome>>,
 }
 
+impl Member {
+    /// Takes what a JoinGroup says about its sender (a new member and a rejoining one alike).
+    fn take_join(&mut self, a: &mut JoinArgs, now: Instant) {
+        self.instance_id = a.instance_id.take();
+        self.client_id = std::mem::take(&mut a.client_id);
+        self.client_host = std::mem::take(&mut a.client_host);
+        self.session_timeout = a.session_timeout;
+        self.rebalance_timeout = a.rebalance_timeout;
+        self.protocols = std::mem::take(&mut a.protocols);
+        self.last_seen = now;
+    }
+}
+
 #[derive(Debug, Default)]
 struct Group {
     state: State,
@@ -284,7 +297,7 @@ impl Group {
         &mut self,
         old_id: &str,
         new_id: String,
-        a: JoinArgs,
+        mut a: JoinArgs,
         now: Instant,
     ) -> Reply<JoinOutcome> {
         let Some(mut member) = self.members.shift_remove(old_id) else {
@@ -307,13 +320,7 @@ impl Group {
         if let Some(instance) = &a.instance_id {
             self.static_members.insert(instance.clone(), new_id.clone());
         }
-        member.instance_id = a.instance_id;
-        member.client_id = a.client_id;
-        member.client_host = a.client_host;
-        member.session_timeout = a.session_timeout;
-        member.rebalance_timeout = a.rebalance_timeout;
-        member.protocols = a.protocols;
-        member.last_seen = now;
+        member.take_join(&mut a, now);
         let (tx, rx) = oneshot::channel();
         member.join = Some(tx);
         self.members.insert(new_id.clone(), member);
@@ -440,7 +447,7 @@ impl Coordinator {
     }
 
     /// Handles JoinGroup: registers the member and starts (or joins) a rebalance.
-    pub fn join(&self, a: JoinArgs, now: Instant) -> Reply<JoinOutcome> {
+    pub fn join(&self, mut a: JoinArgs, now: Instant) -> Reply<JoinOutcome> {
         let mut groups = self.groups.lock();
         let g = groups.entry(a.group.clone()).or_default();
         if !g.members.is_empty() {
@@ -468,7 +475,7 @@ impl Coordinator {
             }
             id
         } else if g.members.contains_key(&a.member_id) || g.pending.remove(&a.member_id).is_some() {
-            a.member_id
+            std::mem::take(&mut a.member_id)
         } else {
             return Reply::Now(join_error(code::UNKNOWN_MEMBER_ID, a.member_id));
         };
@@ -498,13 +505,7 @@ impl Coordinator {
             join: None,
             sync: None,
         });
-        member.instance_id = a.instance_id;
-        member.client_id = a.client_id;
-        member.client_host = a.client_host;
-        member.session_timeout = a.session_timeout;
-        member.rebalance_timeout = a.rebalance_timeout;
-        member.protocols = a.protocols;
-        member.last_seen = now;
+        member.take_join(&mut a, now);
         member.join = Some(tx);
         g.protocol_type = Some(a.protocol_type);
         g.prepare_rebalance(now);
