@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Produce latency alone, at a fixed rate: rdkafka_performance with acks=all and linger.ms=1
 # against the release-built example broker, once per fsync policy in the same run, so the
-# policies share the machine's state. Prints p50/p90/p99/p99.9/max and, with SERIES=1, the
-# p99 of every 100 ms window (to see whether the tail is periodic) into $SERIES_DIR/series-<fsync>.txt.
-# Usage: bench/kafka/latency.sh   (env: RATE, SIZE, SECONDS_, FSYNCS, PIN=1, PARTITIONS, SERIES, LINGER, NICE,
-# BINS). PIN=1 runs the client on core 0 and the broker on core 1 (taskset). BINS: broker
-# binaries to take turns with (default: this tree's release build), e.g. a copy of the build
-# before a change and the current one, so both are measured in the same run.
+# policies share the machine's state. Prints p50/p90/p99/p99.9/max over every message after
+# the first WARMUP_S seconds (connection and metadata set-up) and, with SERIES=1, the p99 of
+# every 100 ms window (to see whether the tail is periodic) into $SERIES_DIR/series-<fsync>.txt.
+# Usage: bench/kafka/latency.sh   (env: RATE, SIZE, SECONDS_, WARMUP_S, FSYNCS, PIN, PARTITIONS,
+# SERIES, LINGER, NICE, BINS). BINS: broker binaries to take turns with (default: this tree's
+# release build), e.g. a copy of the build before a change and the current one, so both are
+# measured in the same run.
+# PIN=1 starts the broker on core 1 and runs rdkafka_performance's producing thread on core 0
+# with librdkafka's own threads on core 1: at any rate over 1 000 msgs/s its rate limiter spins
+# a whole core (it polls with a 0 ms timeout between messages), and a spinning thread on the
+# core of librdkafka's I/O thread delays every response it reads by up to a scheduler tick.
+# PIN=client0 is the older layout (the whole client on core 0, the broker on core 1).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=../../crates/eddy-kafka/tests/librdkafka/common.sh
@@ -19,6 +25,7 @@ FSYNCS="${FSYNCS:-interval:100 never}"
 PARTITIONS="${PARTITIONS:-4}"
 PIN="${PIN:-0}"
 SERIES="${SERIES:-0}"
+WARMUP_S="${WARMUP_S:-1}"
 LINGER="${LINGER:-1}"
 
 rdkafka_build
@@ -27,9 +34,13 @@ export LD_LIBRARY_PATH="$RDKAFKA_DIR/src/src${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH
 work="$(mktemp -d "${BENCH_DIR:-$root}/.bench-kafka-lat.XXXXXX")"
 trap 'broker_stop; rm -rf "$work"' EXIT
 client=()
-[ "$PIN" = 1 ] && client=(taskset -c 0)
+case "$PIN" in
+1) client=(taskset -c 1) BROKER_CORES=1 ;;
+client0) client=(taskset -c 0) BROKER_CORES=1 ;;
+esac
+export BROKER_CORES
 
-echo "rate $RATE msgs/s of $SIZE B for ${SECONDS_} s, acks=all, linger.ms=$LINGER, $PARTITIONS partitions, pinned: $PIN; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "rate $RATE msgs/s of $SIZE B for ${SECONDS_} s (the first $WARMUP_S s left out), acks=all, linger.ms=$LINGER, $PARTITIONS partitions, pinned: $PIN; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| broker | fsync | msgs/s reached | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -37,7 +48,6 @@ echo "|---|---|---|---|---|---|---|---|"
 for fsync in $FSYNCS; do
   for bin in ${BINS:-$CARGO_TARGET_DIR/release/examples/broker}; do
     BROKER_BIN="$bin" broker_start "$work/data-${fsync/:/-}-$RANDOM" --partitions "$PARTITIONS" --fsync "$fsync"
-    [ "$PIN" = 1 ] && taskset -a -p -c 1 "$BROKER_PID" >/dev/null
     # NICE=-10: the broker's threads (those running now: the runtime's workers) get a larger
     # share and preempt at wake-up, to tell its own delays from waiting for a CPU.
     if [ -n "${NICE:-}" ]; then
@@ -45,12 +55,17 @@ for fsync in $FSYNCS; do
     fi
     # Warm up (topic creation, connection) so the measured run starts in a steady state.
     "${client[@]}" "$perf" -P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c 1000 -a -1 -q >/dev/null 2>&1
-    rate=$("${client[@]}" "$perf" -P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c $((RATE * SECONDS_)) -a -1 \
-        -r "$RATE" -l -A "$work/lat" -q \
-        -X linger.ms="$LINGER" -X batch.size=1000000 -X queue.buffering.max.messages=1000000 2>&1 |
-        sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' | tail -1)
+    args=(-P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c $((RATE * SECONDS_)) -a -1 -r "$RATE" -l -A "$work/lat" -q
+        -X linger.ms="$LINGER" -X batch.size=1000000 -X queue.buffering.max.messages=1000000)
+    if [ "$PIN" = 1 ]; then
+        split_client "$perf" "${args[@]}" >"$work/perf.out" 2>&1
+    else
+        "${client[@]}" "$perf" "${args[@]}" >"$work/perf.out" 2>&1
+    fi
+    rate=$(sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' "$work/perf.out" | tail -1)
     broker_stop
-    sort -n "$work/lat" | awk -v b="$bin" -v f="$fsync" -v r="$rate" '{ v[NR] = $1 } END {
+    # Messages are delivered in about the order they were produced, at RATE.
+    tail -n +$((RATE * WARMUP_S + 1)) "$work/lat" | sort -n | awk -v b="$bin" -v f="$fsync" -v r="$rate" '{ v[NR] = $1 } END {
         printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", b, f, r, v[int(NR * 0.50)] / 1000,
             v[int(NR * 0.90)] / 1000, v[int(NR * 0.99)] / 1000, v[int(NR * 0.999)] / 1000, v[NR] / 1000 }'
     if [ "$SERIES" = 1 ]; then

@@ -3,6 +3,10 @@
 # example broker on loopback, compared in the same run with the disk's sequential write
 # bandwidth and the loopback bandwidth. Prints a Markdown table (BENCHMARKS.md).
 # Usage: bench/kafka/run.sh   (env: MSGS_100B, MSGS_1KB, LAT_SECONDS, PARTITIONS, FSYNC)
+# Throughput runs leave placement to the scheduler. Latency runs start a broker of their own
+# on core 1 and run rdkafka_performance's producing thread on core 0, librdkafka's threads on
+# core 1 (`split_client` in common.sh says why), and leave out the first second of messages
+# (connection and metadata set-up).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=../../crates/eddy-kafka/tests/librdkafka/common.sh
@@ -45,7 +49,7 @@ print(f"{total / (time.time() - t0) / 1e6:.0f}")
 PY
 )
 
-broker_start "$work/data" --partitions "$PARTITIONS" ${FSYNC:+--fsync "$FSYNC"}
+broker_flags=(--partitions "$PARTITIONS" ${FSYNC:+--fsync "$FSYNC"})
 
 # Producer throughput: prints "msgs/s MB/s" from rdkafka_performance's summary.
 produce() { # size count acks topic
@@ -63,14 +67,19 @@ consume() { # count topic
 # requests that they queue, and 5 (the throughput runs') adds 5 ms to every message.
 latency() { # size rate acks topic
     local count=$(($2 * LAT_SECONDS)) rate
-    rate=$("$perf" -P -t "$4" -b "$BROKER_ADDR" -s "$1" -c "$count" -a "$3" -r "$2" -l -A "$work/lat" -q \
-        -X linger.ms=1 -X batch.size=1000000 -X queue.buffering.max.messages=1000000 2>&1 |
-        sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' | tail -1)
-    sort -n "$work/lat" | awk -v r="$rate" '{ v[NR] = $1 } END {
+    BROKER_CORES=1 broker_start "$work/data-lat-$4" "${broker_flags[@]}"
+    # The topic exists and the connection is warm before the measured run.
+    "$perf" -P -t "$4" -b "$BROKER_ADDR" -s "$1" -c 1000 -a "$3" -q >/dev/null 2>&1
+    split_client "$perf" -P -t "$4" -b "$BROKER_ADDR" -s "$1" -c "$count" -a "$3" -r "$2" -l -A "$work/lat" -q \
+        -X linger.ms=1 -X batch.size=1000000 -X queue.buffering.max.messages=1000000 >"$work/perf.out" 2>&1
+    broker_stop
+    rate=$(sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' "$work/perf.out" | tail -1)
+    # Messages are delivered in about the order they were produced, at the asked rate.
+    tail -n +$(($2 + 1)) "$work/lat" | sort -n | awk -v r="$rate" '{ v[NR] = $1 } END {
         printf "%.2f %.2f %d", v[int(NR * 0.50)] / 1000, v[int(NR * 0.99)] / 1000, r }'
 }
 
-echo "disk sequential write: $disk_mb_s MB/s; loopback TCP: $loop_mb_s MB/s; broker $BROKER_ADDR"
+echo "disk sequential write: $disk_mb_s MB/s; loopback TCP: $loop_mb_s MB/s"
 echo
 echo "| size | acks | produce msgs/s | produce MB/s | consume msgs/s | consume MB/s | produce / disk | produce / loopback | latency run msgs/s (half peak asked) | p50 ms | p99 ms |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -81,8 +90,10 @@ for size in 100 1024; do
         name="acks=$acks"
         [ "$acks" = -1 ] && name="acks=all"
         topic="bench-$size-${acks#-}"
+        broker_start "$work/data-$topic" "${broker_flags[@]}"
         read -r p_msgs p_mb <<<"$(produce "$size" "$count" "$acks" "$topic")"
         read -r c_msgs c_mb <<<"$(consume "$count" "$topic")"
+        broker_stop
         read -r p50 p99 l_msgs <<<"$(latency "$size" $((p_msgs / 2)) "$acks" "$topic-lat")"
         awk -v s="$size" -v a="$name" -v pm="$p_msgs" -v pb="$p_mb" -v cm="$c_msgs" -v cb="$c_mb" \
             -v d="$disk_mb_s" -v l="$loop_mb_s" -v p50="$p50" -v p99="$p99" -v lm="$l_msgs" \

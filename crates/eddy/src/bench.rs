@@ -28,6 +28,10 @@ pub struct BenchArgs {
     /// Seconds the latency benchmark produces for.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     seconds: u64,
+    /// Latency benchmark: write one line per producer batch (send time, POST time, slowest
+    /// filter row) to this file, to tell where a stall was: ingestion or after it.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<std::path::PathBuf>,
     /// Workload benchmarks (Nexmark).
     #[command(subcommand)]
     workload: Option<Workload>,
@@ -94,7 +98,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         return windows(args.events);
     }
     if args.which == Which::Latency {
-        return crate::latency::latency(args.rate, args.seconds);
+        return crate::latency::latency(args.rate, args.seconds, args.timeline.as_deref());
     }
     let mut rows = Vec::new();
     if args.which != Which::Pipeline {

@@ -12,7 +12,9 @@ use crate::table::{Format, ResultSet};
 use anyhow::Context;
 use eddy_server::{JobSpec, OutputTarget, Server};
 use serde_json::json;
+use std::collections::HashMap;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -49,14 +51,18 @@ struct OutputValue {
 }
 
 /// Reads every record of a one-partition stream until `stop`, with its receive time (µs).
+/// `expected` rows are reserved up front: growing a vector of hundreds of thousands of rows
+/// copies it whole, and the reader would stall tens of milliseconds at each doubling (at
+/// 50 K rows/s, about 5 s and 10 s into a run), which the figures would blame on eddy.
 fn read_stream(
     base: &str,
     stream: &str,
     stop: &AtomicBool,
+    expected: usize,
 ) -> anyhow::Result<Vec<(i64, OutputValue)>> {
     let agent = crate::query::agent();
     let mut offset = 0u64;
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(expected);
     let mut idle_after_stop = 0;
     loop {
         let url = format!(
@@ -132,12 +138,47 @@ fn job(name: &str, query: &str, output: &str, stream: &str) -> JobSpec {
     }
 }
 
-/// Runs the benchmark at `rate` events/s for `seconds` and prints the latency table.
-pub fn latency(rate: u64, seconds: u64) -> anyhow::Result<()> {
-    crate::bench::with_server(|server| measure(server, rate, seconds))
+/// Runs the benchmark at `rate` events/s for `seconds` and prints the latency table; with
+/// `timeline`, also writes a line per batch there.
+pub fn latency(rate: u64, seconds: u64, timeline: Option<&Path>) -> anyhow::Result<()> {
+    crate::bench::with_server(|server| measure(server, rate, seconds, timeline))
 }
 
-fn measure(server: &Server, rate: u64, seconds: u64) -> anyhow::Result<()> {
+/// Writes, per producer batch: its send time (µs after the first), how long its POST took
+/// (µs) and the latency of its slowest filtered row (µs). A slow POST puts a stall on the
+/// ingestion side (HTTP, append); a fast POST with a slow row puts it after (job, output,
+/// reader).
+fn write_timeline(
+    path: &Path,
+    sends: &[(i64, i64)],
+    filtered: &[(i64, OutputValue)],
+) -> anyhow::Result<()> {
+    let mut slowest: HashMap<i64, i64> = HashMap::with_capacity(sends.len());
+    for (received, v) in filtered {
+        if let Some(sent) = v.sent {
+            let at = slowest.entry(sent).or_default();
+            *at = (*at).max(received - sent);
+        }
+    }
+    let first = sends.first().map_or(0, |s| s.0);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    writeln!(out, "sent_us post_us slowest_row_us")?;
+    for &(sent, post) in sends {
+        let row = slowest.get(&sent).copied().unwrap_or(-1);
+        writeln!(out, "{} {post} {row}", sent - first)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn measure(
+    server: &Server,
+    rate: u64,
+    seconds: u64,
+    timeline: Option<&Path>,
+) -> anyhow::Result<()> {
     server.create_job(job(
         "filter",
         "SELECT id, sent INTO filtered FROM lat WHERE id % 2 = 0",
@@ -155,11 +196,21 @@ fn measure(server: &Server, rate: u64, seconds: u64) -> anyhow::Result<()> {
     ))?;
     let base = format!("http://{}", server.http_addr());
     let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = ["lat_filtered", "lat_windows"]
+    // Room for every row either job can write: half the events pass the filter, one row
+    // per window; a second's worth more for slack.
+    let sent_seconds = seconds + WARM_UP_SECONDS + 1;
+    let expected = [
+        ("lat_filtered", (rate * sent_seconds / 2) as usize),
+        (
+            "lat_windows",
+            (sent_seconds * 1000 / WINDOW_MS as u64) as usize,
+        ),
+    ];
+    let readers: Vec<_> = expected
         .into_iter()
-        .map(|stream| {
+        .map(|(stream, rows)| {
             let (base, stop) = (base.clone(), stop.clone());
-            std::thread::spawn(move || read_stream(&base, stream, &stop))
+            std::thread::spawn(move || read_stream(&base, stream, &stop, rows))
         })
         .collect();
 
@@ -171,6 +222,7 @@ fn measure(server: &Server, rate: u64, seconds: u64) -> anyhow::Result<()> {
     let agent = crate::query::agent();
     let url = format!("{base}/api/streams/lat/events");
     let mut sends = Vec::with_capacity(batches as usize);
+    let mut posts = Vec::with_capacity(batches as usize);
     let mut body = Vec::new();
     let started = Instant::now();
     let mut id = 0u64;
@@ -190,6 +242,7 @@ fn measure(server: &Server, rate: u64, seconds: u64) -> anyhow::Result<()> {
             id += 1;
         }
         crate::bench::post(&agent, &url, &body)?;
+        posts.push((sent, now_us() - sent));
         sends.push(sent);
     }
     let produced_for = started.elapsed();
@@ -222,6 +275,9 @@ fn measure(server: &Server, rate: u64, seconds: u64) -> anyhow::Result<()> {
             Some(received - sends.get(first)?)
         })
         .collect();
+    if let Some(path) = timeline {
+        write_timeline(path, &posts, &outputs[0])?;
+    }
     let achieved = id as f64 / produced_for.as_secs_f64();
     let worst_second = worst_second(&outputs[0], measured_from);
     let row = |name: &str, latencies: Vec<i64>| {

@@ -129,3 +129,43 @@ fn bench_generates_nexmark_files_and_runs_queries_on_them() {
     let table = run(&["bench", "nexmark", "--dir", out_arg, "--queries", "q0"]);
     assert!(table.contains("| q0 | 1840 |"), "{table}");
 }
+
+#[test]
+fn bench_latency_reports_both_queries_and_writes_a_timeline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let timeline = dir.path().join("timeline.txt");
+    let output = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["bench", "latency", "--rate", "2000", "--seconds", "1"])
+        .arg("--timeline")
+        .arg(&timeline)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("eddy runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "eddy bench latency failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // 2 000 events/s for the warm-up second and the measured one; half pass the filter.
+    assert!(stdout.starts_with("4000 events at"), "{stdout}");
+    assert!(stdout.contains("| 1000 "), "filter rows of the measured second: {stdout}");
+    assert!(stdout.contains("tumbling 100 ms COUNT"), "{stdout}");
+    let lines: Vec<String> = std::fs::read_to_string(&timeline)
+        .expect("timeline written")
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines[0], "sent_us post_us slowest_row_us");
+    // One line per batch (100 a second), each with the filter's slowest row found.
+    assert_eq!(lines.len(), 1 + 200, "{lines:?}");
+    for line in &lines[1..] {
+        let fields: Vec<i64> = line
+            .split(' ')
+            .map(|f| f.parse().expect("numbers"))
+            .collect();
+        // A row can be read back before its POST's answer reaches the producer, so the two
+        // durations are not ordered; both are there.
+        assert!(fields[1] > 0 && fields[2] > 0, "{line}");
+    }
+}

@@ -63,14 +63,18 @@ rdkafka_build() {
 
 # Starts the release-built example broker (or $BROKER_BIN, e.g. a copy of an earlier build
 # to compare in the same run) over a fresh log in $1 with extra flags $2...; sets BROKER_PID
-# and BROKER_ADDR.
+# and BROKER_ADDR. $BROKER_CORES (e.g. "1") starts it pinned to those cores, so that its
+# runtime sizes its worker pool to them (pinning after start leaves one worker per core of
+# the machine competing for the pinned one).
 broker_start() {
     local data="$1"
     shift
     if [ -z "${BROKER_BIN:-}" ]; then
         (cd "$REPO_ROOT" && cargo build --quiet --release -p eddy-kafka --example broker)
     fi
-    "${BROKER_BIN:-$CARGO_TARGET_DIR/release/examples/broker}" --data-dir "$data" --listen 127.0.0.1:0 "$@" \
+    local pin=()
+    [ -n "${BROKER_CORES:-}" ] && pin=(taskset -c "$BROKER_CORES")
+    "${pin[@]}" "${BROKER_BIN:-$CARGO_TARGET_DIR/release/examples/broker}" --data-dir "$data" --listen 127.0.0.1:0 "$@" \
         >"$data.out" 2>"$data.broker.log" &
     BROKER_PID=$!
     local line="" i
@@ -84,6 +88,26 @@ broker_start() {
         echo "broker did not start: $line" >&2
         return 1
     }
+}
+
+# Runs a latency-mode rdkafka_performance ($1, its arguments $2...) with its producing thread
+# on core 0 and librdkafka's own threads on core 1, the core of a broker started with
+# BROKER_CORES=1. Asked for a rate over 1 000 msgs/s, its rate limiter polls with a 0 ms
+# timeout between messages and so spins a whole core; sharing that core, librdkafka's I/O
+# thread would read each response up to a scheduler tick (4 ms at HZ=250) late.
+split_client() {
+    local bin="$1" pid i
+    shift
+    # librdkafka's threads inherit the affinity of the thread that creates them: start all
+    # on core 1, then move the main thread alone once they exist.
+    taskset -c 1 "$bin" "$@" &
+    pid=$!
+    for i in $(seq 200); do
+        grep -qs rdk:main /proc/"$pid"/task/*/comm && break
+        sleep 0.005
+    done
+    taskset -p -c 0 "$pid" >/dev/null
+    wait "$pid"
 }
 
 broker_stop() {
