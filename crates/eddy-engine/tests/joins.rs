@@ -698,3 +698,21 @@ fn left_rows_with_analytic_values_survive_a_snapshot() {
     assert_eq!(finish(&mut j), expected);
     assert_eq!(finish(&mut again), expected);
 }
+
+#[test]
+fn a_join_decodes_the_fields_each_side_reads_and_all_for_alias_star() {
+    // Payments' unread field `note` is not decoded; `o.*` keeps every field of the order,
+    // and `kind`, unqualified, is looked up in each side.
+    let q = "SELECT o.*, p.amount, kind FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+             ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10";
+    let mut j = job(q);
+    push_to(&mut j, "orders", 1.0, r#""id":1,"extra":"x""#);
+    push_to(&mut j, "payments", 2.0, r#""id":1,"amount":5,"note":"n","kind":"k""#);
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(
+            r#"{{"t":"{}","id":1,"extra":"x","amount":5,"kind":"k"}}"#,
+            ts(1.0)
+        )]
+    );
+}
