@@ -128,6 +128,94 @@ impl Slab {
     }
 }
 
+/// Entries per [`Queue`] chunk.
+const QUEUE_CHUNK: usize = 4096;
+
+/// A first-in first-out queue in fixed-size chunks: growing never copies the entries
+/// held (a doubling deque copies them all and touches twice the fresh pages, 17 % of
+/// Nexmark q3), and the chunk emptied at the front is kept for the back.
+#[derive(Debug, Clone)]
+struct Queue<T> {
+    chunks: VecDeque<Vec<T>>,
+    /// Entries already taken from the front chunk.
+    head: usize,
+    len: usize,
+    spare: Option<Vec<T>>,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Queue<T> {
+        Queue {
+            chunks: VecDeque::new(),
+            head: 0,
+            len: 0,
+            spare: None,
+        }
+    }
+}
+
+impl<T: Copy> Queue<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn front(&self) -> Option<&T> {
+        self.chunks.front()?.get(self.head)
+    }
+
+    fn back(&self) -> Option<&T> {
+        // Only the front chunk has taken entries, and it is dropped once all are taken.
+        self.chunks.back()?.last().filter(|_| self.len > 0)
+    }
+
+    fn push_back(&mut self, v: T) {
+        if self.chunks.back().is_none_or(|c| c.len() == QUEUE_CHUNK) {
+            let chunk = self
+                .spare
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(QUEUE_CHUNK));
+            self.chunks.push_back(chunk);
+        }
+        if let Some(c) = self.chunks.back_mut() {
+            c.push(v);
+            self.len += 1;
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        let c = self.chunks.front()?;
+        let v = *c.get(self.head)?;
+        self.head += 1;
+        self.len -= 1;
+        // A front chunk is full, or it is also the back one and now empty.
+        if self.head == c.len()
+            && let Some(mut c) = self.chunks.pop_front()
+        {
+            c.clear();
+            self.spare = Some(c);
+            self.head = 0;
+        }
+        Some(v)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().enumerate().flat_map(|(i, c)| {
+            let from = if i == 0 { self.head } else { 0 };
+            c.get(from..).unwrap_or(&[])
+        })
+    }
+}
+
+impl<T: Copy> From<Vec<T>> for Queue<T> {
+    fn from(items: Vec<T>) -> Queue<T> {
+        let mut q = Queue::default();
+        for v in items {
+            q.push_back(v);
+        }
+        q
+    }
+}
+
 /// One distinct key of a [`Side`]: its hash and the first and last rows holding it.
 #[derive(Debug, Clone, Copy)]
 struct KeyEntry {
@@ -203,7 +291,7 @@ struct Side {
     /// Key entries by the hash of their values.
     index: HashTable<usize>,
     /// `(until, seq, row)` in order, for rows that arrived in that order...
-    expiry: VecDeque<(i64, u64, usize)>,
+    expiry: Queue<(i64, u64, usize)>,
     /// ... and the few that did not (a later `until` was already queued).
     late: BTreeSet<(i64, u64, usize)>,
 }
@@ -444,7 +532,7 @@ impl<'de> Deserialize<'de> for Side {
             }
         }
         order.sort_unstable();
-        side.expiry = order.into();
+        side.expiry = Queue::from(order);
         Ok(side)
     }
 }
@@ -1797,6 +1885,36 @@ mod tests {
         assert_eq!(expired, [(40, 4), (45, 7), (50, 6)]);
         assert_eq!(back.len(), 0);
         assert!(back.index.is_empty());
+    }
+
+    #[test]
+    fn queue_keeps_order_across_chunks_and_reuses_the_emptied_one() {
+        let mut q = Queue::default();
+        let mut model = VecDeque::new();
+        let mut next = 0u64;
+        // Grow past several chunks, drain past some, refill, drain to empty twice.
+        for (push, pop) in [
+            (3 * QUEUE_CHUNK + 7, QUEUE_CHUNK + 3),
+            (QUEUE_CHUNK, 4 * QUEUE_CHUNK),
+            (5, 9),
+        ] {
+            for _ in 0..push {
+                q.push_back(next);
+                model.push_back(next);
+                next += 1;
+            }
+            assert_eq!(q.back(), model.back());
+            for _ in 0..pop {
+                assert_eq!(q.pop_front(), model.pop_front());
+                assert_eq!(q.front(), model.front());
+                assert_eq!(q.back(), model.back());
+            }
+            assert_eq!(q.len(), model.len());
+            assert!(q.iter().eq(model.iter()));
+        }
+        assert!(q.chunks.len() <= 1 && q.spare.is_some());
+        let back: Queue<u64> = Queue::from(vec![1, 2, 3]);
+        assert!(back.iter().copied().eq([1, 2, 3]));
     }
 
     #[test]

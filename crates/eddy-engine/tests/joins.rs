@@ -707,7 +707,12 @@ fn a_join_decodes_the_fields_each_side_reads_and_all_for_alias_star() {
              ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10";
     let mut j = job(q);
     push_to(&mut j, "orders", 1.0, r#""id":1,"extra":"x""#);
-    push_to(&mut j, "payments", 2.0, r#""id":1,"amount":5,"note":"n","kind":"k""#);
+    push_to(
+        &mut j,
+        "payments",
+        2.0,
+        r#""id":1,"amount":5,"note":"n","kind":"k""#,
+    );
     assert_eq!(
         finish(&mut j),
         vec![format!(
