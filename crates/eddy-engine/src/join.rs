@@ -321,13 +321,16 @@ impl Side {
             return None;
         }
         let hash = self.hasher.hash_one(key);
-        let found = self
-            .index
-            .find(hash, |&k| self.key_at(k, width) == key)
-            .copied();
-        let k = match found {
-            Some(k) => k,
-            None => {
+        // One probe finds the key or the place for it.
+        let keys = &self.keys;
+        let slot = self.index.entry(
+            hash,
+            |&k| keys.values(k, width) == key,
+            |&k| keys.get(k).map_or(0, |e| e.hash),
+        );
+        let k = match slot {
+            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
+            hashbrown::hash_table::Entry::Vacant(v) => {
                 let entry = KeyEntry {
                     hash,
                     head: NONE,
@@ -345,9 +348,7 @@ impl Side {
                     }
                     None => self.keys.push(entry, key),
                 };
-                let keys = &self.keys;
-                self.index
-                    .insert_unique(hash, k, |&k| keys.get(k).map_or(0, |e| e.hash));
+                v.insert(k);
                 k
             }
         };
