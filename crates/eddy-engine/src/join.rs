@@ -186,7 +186,7 @@ impl<T: Copy> Queue<T> {
         let c = self.chunks.front()?;
         let v = *c.get(self.head)?;
         self.head += 1;
-        self.len -= 1;
+        self.len = self.len.saturating_sub(1);
         // A front chunk is full, or it is also the back one and now empty.
         if self.head == c.len()
             && let Some(mut c) = self.chunks.pop_front()
