@@ -198,6 +198,17 @@ impl<T: Copy> Queue<T> {
         Some(v)
     }
 
+    /// Empties the queue, keeping one chunk for reuse.
+    fn clear(&mut self) {
+        if let Some(mut c) = self.chunks.pop_front() {
+            c.clear();
+            self.spare = Some(c);
+        }
+        self.chunks.clear();
+        self.head = 0;
+        self.len = 0;
+    }
+
     fn iter(&self) -> impl Iterator<Item = &T> {
         self.chunks.iter().enumerate().flat_map(|(i, c)| {
             let from = if i == 0 { self.head } else { 0 };
@@ -383,6 +394,36 @@ impl Side {
                 self.late.insert((until, seq, r));
             }
             _ => self.expiry.push_back((until, seq, r)),
+        }
+    }
+
+    /// Drops every row at once when all of them expire before `watermark` (the end of
+    /// input, a long gap), instead of unlinking them one by one; whether it did. Only for
+    /// rows whose expiry gives no output.
+    fn drop_all_before(&mut self, watermark: i64) -> bool {
+        let last = self
+            .expiry
+            .back()
+            .map(|e| e.0)
+            .max(self.late.last().map(|e| e.0));
+        match last {
+            Some(until) if until < watermark => {
+                // Emptied in place: the first chunk of each part stays for what comes next.
+                self.rows.chunks.truncate(1);
+                self.rows.chunks.iter_mut().for_each(Vec::clear);
+                self.rows.free.clear();
+                self.keys.chunks.truncate(1);
+                for (entries, values) in &mut self.keys.chunks {
+                    entries.clear();
+                    values.clear();
+                }
+                self.free_keys.clear();
+                self.index.clear();
+                self.expiry.clear();
+                self.late.clear();
+                true
+            }
+            _ => false,
         }
     }
 
@@ -1529,6 +1570,10 @@ impl StreamStage {
     /// OUTER stage come out stamped with their `until` (or their own time, if later).
     fn expire(&mut self, p: &Pipeline, watermark: i64, out: &mut Vec<(i64, Value)>) {
         for side in 0..2 {
+            let reported = side == 0 && self.left_outer;
+            if !reported && self.state.sides[side].drop_all_before(watermark) {
+                continue;
+            }
             while let Some((until, b)) = self.state.sides[side].pop_expired(watermark) {
                 if side == 0 && self.left_outer && !b.matched {
                     // Known unmatched once the bound has passed, but never before the row
@@ -1916,6 +1961,25 @@ mod tests {
         assert!(q.chunks.len() <= 1 && q.spare.is_some());
         let back: Queue<u64> = Queue::from(vec![1, 2, 3]);
         assert!(back.iter().copied().eq([1, 2, 3]));
+    }
+
+    #[test]
+    fn a_side_whose_rows_all_expired_is_emptied_at_once_and_reused() {
+        let (a, b) = ([Value::BigInt(1)], [Value::BigInt(2)]);
+        let mut side = Side::default();
+        side.push(&a, 30, row(1));
+        side.push(&b, 10, row(2));
+        side.push(&a, 20, row(3));
+        assert!(!side.drop_all_before(30), "the row until 30 is still held");
+        assert_eq!(side.len(), 3);
+        assert!(side.drop_all_before(31));
+        assert_eq!(side.len(), 0);
+        assert!(side.index.is_empty() && side.pop_expired(i64::MAX).is_none());
+        assert_eq!(side.rows.places(), 0);
+        assert!(!Side::default().drop_all_before(i64::MAX));
+        side.push(&b, 40, row(4));
+        assert_eq!(chain(&side, &b), [4]);
+        assert!(chain(&side, &a).is_empty());
     }
 
     #[test]
