@@ -576,6 +576,148 @@ pub(crate) fn fields_read(select: &Select, reference: &str) -> Option<Vec<String
     (!whole).then_some(fields)
 }
 
+/// The top-level fields of slot `slot`'s events that a SELECT with stream or reference
+/// JOINs reads (`None`: all of them). In a join `a.x` reads slot `a`, `a` alone is that
+/// slot's event time, and an unqualified `x` is looked up slot by slot (so every slot keeps
+/// it); `a.*`, `LAG(*)` and the functions that return whole events keep everything. The
+/// slot's own TIMESTAMP BY and PARTITION BY read its raw event, as in a single-source query.
+pub(crate) fn fields_read_in_join(select: &Select, slot: usize) -> Option<Vec<String>> {
+    let mut sources = vec![&select.from.source];
+    for join in &select.from.joins {
+        match &join.right {
+            JoinTarget::Source(s) => sources.push(s),
+            JoinTarget::Function { .. } => return None,
+        }
+    }
+    let own = *sources.get(slot)?;
+    let aliases: Vec<&Ident> = sources.iter().map(|s| s.reference_name()).collect();
+    let mut fields = vec!["EventEnqueuedUtcTime".to_string()];
+    let mut whole = false;
+    let mut exprs: Vec<&Expr> = Vec::new();
+    for item in &select.items {
+        match item {
+            SelectItem::Expr { expr, .. } => exprs.push(expr),
+            SelectItem::QualifiedWildcard(path) => match path.as_slice() {
+                [a] if aliases.iter().any(|x| x.eq_ignore_case(&a.name)) => {
+                    whole |= a.eq_ignore_case(&aliases[slot].name);
+                }
+                _ => return None,
+            },
+            SelectItem::Wildcard(_) => return None,
+        }
+    }
+    exprs.extend(
+        select
+            .filter
+            .iter()
+            .chain(&select.group_by)
+            .chain(&select.having),
+    );
+    for join in &select.from.joins {
+        exprs.extend(join.on.iter());
+    }
+    for e in exprs {
+        walk_calls(e, &mut |parts: &[Ident]| {
+            match parts
+                .first()
+                .and_then(|p| aliases.iter().position(|a| p.eq_ignore_case(&a.name)))
+            {
+                // `a.x`: slot a's field x; `a` alone: its time.
+                Some(i) => {
+                    if let (true, Some(p)) = (i == slot, parts.get(1)) {
+                        fields.push(p.name.clone());
+                    }
+                }
+                None => match parts.first() {
+                    Some(p) => fields.push(p.name.clone()),
+                    None => whole = true,
+                },
+            }
+        });
+    }
+    let reference = &aliases[slot].name;
+    let mut raw = |parts: &[Ident]| {
+        whole |= parts.is_empty() || parts.len() == 1 && parts[0].eq_ignore_case(reference);
+        let skip = usize::from(parts.len() > 1 && parts[0].eq_ignore_case(reference));
+        if let Some(p) = parts.get(skip) {
+            fields.push(p.name.clone());
+        }
+    };
+    for e in own.partition_by.iter().chain(
+        own.timestamp_by
+            .iter()
+            .flat_map(|ts| std::iter::once(&ts.expr).chain(&ts.over)),
+    ) {
+        walk_calls(e, &mut raw);
+    }
+    (!whole).then_some(fields)
+}
+
+/// [`walk`], where a call with `*` other than `COUNT(*)` (`LAG(*)`) reads a whole event.
+fn walk_calls(e: &Expr, f: &mut impl FnMut(&[Ident])) {
+    walk(e, &mut |parts: &[Ident]| f(parts));
+    visit_calls(e, &mut |call| {
+        if call.star && !call.dotted_name().eq_ignore_ascii_case("count") {
+            f(&[]);
+        }
+    });
+}
+
+fn visit_calls(e: &Expr, f: &mut impl FnMut(&eddy_sql::ast::FunctionCall)) {
+    match e {
+        Expr::Literal(..) | Expr::Column(..) => {}
+        Expr::Function(call) => {
+            f(call);
+            call.args.iter().for_each(|a| visit_calls(a, f));
+            if let Some(o) = &call.over {
+                o.partition_by
+                    .iter()
+                    .chain(o.order_by.iter().map(|(e, _)| e))
+                    .chain(&o.when)
+                    .for_each(|a| visit_calls(a, f));
+            }
+        }
+        Expr::Binary { left, right, .. }
+        | Expr::Like {
+            expr: left,
+            pattern: right,
+            ..
+        } => {
+            visit_calls(left, f);
+            visit_calls(right, f);
+        }
+        Expr::Unary { expr, .. }
+        | Expr::Cast { expr, .. }
+        | Expr::IsNull { expr, .. }
+        | Expr::Member { expr, .. }
+        | Expr::Nested(expr, _) => visit_calls(expr, f),
+        Expr::Case {
+            operand,
+            branches,
+            else_result,
+            ..
+        } => {
+            operand
+                .iter()
+                .chain(else_result)
+                .for_each(|e| visit_calls(e, f));
+            branches.iter().for_each(|(w, t)| {
+                visit_calls(w, f);
+                visit_calls(t, f);
+            });
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => [expr, low, high]
+            .into_iter()
+            .for_each(|e| visit_calls(e, f)),
+        Expr::InList { expr, list, .. } => {
+            visit_calls(expr, f);
+            list.iter().for_each(|e| visit_calls(e, f));
+        }
+    }
+}
+
 fn walk(e: &Expr, f: &mut impl FnMut(&[Ident])) {
     match e {
         Expr::Literal(..) => {}
@@ -655,6 +797,63 @@ mod tests {
             }
             assert_eq!(special(u64::from_le_bytes([b'~'; 8])), 0);
         }
+    }
+
+    fn join_fields(q: &str, slot: usize) -> Option<Vec<String>> {
+        let script = eddy_sql::parse(q).unwrap_or_else(|e| panic!("{e}"));
+        let Some(eddy_sql::ast::Statement::Query(query)) = script.statements.first() else {
+            panic!("one SELECT expected");
+        };
+        let eddy_sql::ast::Query::Select(select) = &**query else {
+            panic!("one SELECT expected");
+        };
+        let mut fields = fields_read_in_join(select, slot)?;
+        fields.sort();
+        fields.dedup();
+        Some(fields)
+    }
+
+    /// Each side of a join keeps its own qualified fields and every unqualified one; a
+    /// bare alias is a time and reads no field; `a.*` and `LAG(*)` keep everything.
+    #[test]
+    fn join_sides_keep_the_fields_read_through_their_alias() {
+        let q = "SELECT P.name, A.id, reserve FROM auction A TIMESTAMP BY dateTime \
+                 JOIN person P TIMESTAMP BY ts \
+                 ON A.seller = P.id AND DATEDIFF(millisecond, A, P) BETWEEN 0 AND 10 \
+                 WHERE A.category = 10 AND P.state = 'or'";
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            join_fields(q, 0),
+            Some(strings(&[
+                "EventEnqueuedUtcTime",
+                "category",
+                "dateTime",
+                "id",
+                "millisecond",
+                "reserve",
+                "seller"
+            ]))
+        );
+        assert_eq!(
+            join_fields(q, 1),
+            Some(strings(&[
+                "EventEnqueuedUtcTime",
+                "id",
+                "millisecond",
+                "name",
+                "reserve",
+                "state",
+                "ts"
+            ]))
+        );
+        let star = q.replace("SELECT P.name,", "SELECT P.*,");
+        assert_eq!(join_fields(&star, 1), None);
+        assert!(join_fields(&star, 0).is_some());
+        let lag = q.replace(
+            "reserve FROM",
+            "LAG(*) OVER (LIMIT DURATION(hour, 1)) AS l FROM",
+        );
+        assert_eq!(join_fields(&lag, 0), None);
     }
 
     /// The fast path and serde_json agree on values, kept fields and errors.

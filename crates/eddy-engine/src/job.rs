@@ -7,7 +7,7 @@
 //! events at or before it run through the operators in (event time, arrival) order, and
 //! then every window ending at or before it is emitted, statement by statement.
 
-use crate::decode::{Decoder, fields_read};
+use crate::decode::{Decoder, fields_read, fields_read_in_join};
 use crate::error::{EngineError, EvalError, EventError};
 use crate::expr::{Ctx, Eval, ExprCompiler, FieldPositions, cast, unsupported};
 use crate::join::JoinSources;
@@ -604,7 +604,14 @@ impl Job {
             }
         }
         let first = self.input_sources[input].is_empty();
-        let fields = if consumer.1 == 0 {
+        let joined = select
+            .from
+            .joins
+            .iter()
+            .any(|j| matches!(j.right, JoinTarget::Source(_)));
+        let fields = if joined {
+            fields_read_in_join(select, consumer.1)
+        } else if consumer.1 == 0 {
             fields_read(select, &reference)
         } else {
             None

@@ -128,6 +128,105 @@ impl Slab {
     }
 }
 
+/// Entries per [`Queue`] chunk.
+const QUEUE_CHUNK: usize = 4096;
+
+/// A first-in first-out queue in fixed-size chunks: growing never copies the entries
+/// held (a doubling deque copies them all and touches twice the fresh pages, 17 % of
+/// Nexmark q3), and the chunk emptied at the front is kept for the back.
+#[derive(Debug, Clone)]
+struct Queue<T> {
+    chunks: VecDeque<Vec<T>>,
+    /// Entries already taken from the front chunk.
+    head: usize,
+    len: usize,
+    spare: Option<Vec<T>>,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Queue<T> {
+        Queue {
+            chunks: VecDeque::new(),
+            head: 0,
+            len: 0,
+            spare: None,
+        }
+    }
+}
+
+impl<T: Copy> Queue<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn front(&self) -> Option<&T> {
+        self.chunks.front()?.get(self.head)
+    }
+
+    fn back(&self) -> Option<&T> {
+        // Only the front chunk has taken entries, and it is dropped once all are taken.
+        self.chunks.back()?.last().filter(|_| self.len > 0)
+    }
+
+    fn push_back(&mut self, v: T) {
+        if self.chunks.back().is_none_or(|c| c.len() == QUEUE_CHUNK) {
+            let chunk = self
+                .spare
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(QUEUE_CHUNK));
+            self.chunks.push_back(chunk);
+        }
+        if let Some(c) = self.chunks.back_mut() {
+            c.push(v);
+            self.len += 1;
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        let c = self.chunks.front()?;
+        let v = *c.get(self.head)?;
+        self.head += 1;
+        self.len = self.len.saturating_sub(1);
+        // A front chunk is full, or it is also the back one and now empty.
+        if self.head == c.len()
+            && let Some(mut c) = self.chunks.pop_front()
+        {
+            c.clear();
+            self.spare = Some(c);
+            self.head = 0;
+        }
+        Some(v)
+    }
+
+    /// Empties the queue, keeping one chunk for reuse.
+    fn clear(&mut self) {
+        if let Some(mut c) = self.chunks.pop_front() {
+            c.clear();
+            self.spare = Some(c);
+        }
+        self.chunks.clear();
+        self.head = 0;
+        self.len = 0;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().enumerate().flat_map(|(i, c)| {
+            let from = if i == 0 { self.head } else { 0 };
+            c.get(from..).unwrap_or(&[])
+        })
+    }
+}
+
+impl<T: Copy> From<Vec<T>> for Queue<T> {
+    fn from(items: Vec<T>) -> Queue<T> {
+        let mut q = Queue::default();
+        for v in items {
+            q.push_back(v);
+        }
+        q
+    }
+}
+
 /// One distinct key of a [`Side`]: its hash and the first and last rows holding it.
 #[derive(Debug, Clone, Copy)]
 struct KeyEntry {
@@ -203,7 +302,7 @@ struct Side {
     /// Key entries by the hash of their values.
     index: HashTable<usize>,
     /// `(until, seq, row)` in order, for rows that arrived in that order...
-    expiry: VecDeque<(i64, u64, usize)>,
+    expiry: Queue<(i64, u64, usize)>,
     /// ... and the few that did not (a later `until` was already queued).
     late: BTreeSet<(i64, u64, usize)>,
 }
@@ -233,13 +332,16 @@ impl Side {
             return None;
         }
         let hash = self.hasher.hash_one(key);
-        let found = self
-            .index
-            .find(hash, |&k| self.key_at(k, width) == key)
-            .copied();
-        let k = match found {
-            Some(k) => k,
-            None => {
+        // One probe finds the key or the place for it.
+        let keys = &self.keys;
+        let slot = self.index.entry(
+            hash,
+            |&k| keys.values(k, width) == key,
+            |&k| keys.get(k).map_or(0, |e| e.hash),
+        );
+        let k = match slot {
+            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
+            hashbrown::hash_table::Entry::Vacant(v) => {
                 let entry = KeyEntry {
                     hash,
                     head: NONE,
@@ -257,9 +359,7 @@ impl Side {
                     }
                     None => self.keys.push(entry, key),
                 };
-                let keys = &self.keys;
-                self.index
-                    .insert_unique(hash, k, |&k| keys.get(k).map_or(0, |e| e.hash));
+                v.insert(k);
                 k
             }
         };
@@ -297,6 +397,36 @@ impl Side {
         }
     }
 
+    /// Drops every row at once when all of them expire before `watermark` (the end of
+    /// input, a long gap), instead of unlinking them one by one; whether it did. Only for
+    /// rows whose expiry gives no output.
+    fn drop_all_before(&mut self, watermark: i64) -> bool {
+        let last = self
+            .expiry
+            .back()
+            .map(|e| e.0)
+            .max(self.late.last().map(|e| e.0));
+        match last {
+            Some(until) if until < watermark => {
+                // Emptied in place: the first chunk of each part stays for what comes next.
+                self.rows.chunks.truncate(1);
+                self.rows.chunks.iter_mut().for_each(Vec::clear);
+                self.rows.free.clear();
+                self.keys.chunks.truncate(1);
+                for (entries, values) in &mut self.keys.chunks {
+                    entries.clear();
+                    values.clear();
+                }
+                self.free_keys.clear();
+                self.index.clear();
+                self.expiry.clear();
+                self.late.clear();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Removes and returns the row expiring first, with its `until`, if that is before
     /// `watermark`.
     fn pop_expired(&mut self, watermark: i64) -> Option<(i64, Buffered)> {
@@ -320,6 +450,13 @@ impl Side {
             if let Some(b) = self.unlink(r) {
                 return Some((until, b));
             }
+        }
+    }
+
+    /// Runs `f` on every buffered row, in no particular order.
+    fn for_each_row(&mut self, mut f: impl FnMut(&mut Buffered)) {
+        for row in self.rows.chunks.iter_mut().flatten().flatten() {
+            f(&mut row.b);
         }
     }
 
@@ -437,7 +574,7 @@ impl<'de> Deserialize<'de> for Side {
             }
         }
         order.sort_unstable();
-        side.expiry = order.into();
+        side.expiry = Queue::from(order);
         Ok(side)
     }
 }
@@ -490,6 +627,13 @@ struct StreamStage {
     state: JoinState,
     /// The current event's key, reused.
     scratch: Vec<Value>,
+    /// The first stage: its left rows are the FROM source's events themselves, kept raw
+    /// (as right events are) so a composite is built only for a pair that matches.
+    raw_left: bool,
+    /// Per side, leading WHERE conjuncts that read only that side's event (compiled on
+    /// the raw event): an event one of them rejects can only give rows WHERE rejects, so
+    /// it is not buffered or probed at all (see [`pushed_down`]).
+    pushed: [Vec<Eval>; 2],
 }
 
 /// A stage joining the pipeline's rows with a reference table.
@@ -612,6 +756,9 @@ impl Joins {
             }
             let mut keys: [Vec<Eval>; 2] = [Vec::new(), Vec::new()];
             let mut kc = ExprCompiler::new(text, aliases[right].clone());
+            // A first stream stage reads its left keys on the raw FROM event.
+            let raw_left = stages.is_empty() && reference.is_none();
+            let mut lc = ExprCompiler::new(text, aliases[0].clone());
             for conj in &rest {
                 if let Expr::Binary {
                     op: BinaryOp::Eq,
@@ -629,16 +776,22 @@ impl Joins {
                         (Some(Part::Right), Some(Part::Left)) => (&**r, &**left),
                         _ => continue,
                     };
-                    keys[0].push(c.compile(l)?);
+                    keys[0].push(if raw_left {
+                        lc.compile(l)?
+                    } else {
+                        c.compile(l)?
+                    });
                     keys[1].push(kc.compile(r)?);
                 }
             }
+            // Whether ON checks nothing but its key equalities (besides the bounds).
+            let only_keys = keys[0].len() == rest.len();
             let conds = rest
                 .iter()
                 .map(|e| c.compile(e))
                 .collect::<Result<Vec<_>, _>>()?;
-            c.reads_metadata |= kc.reads_metadata;
-            if !c.analytics.is_empty() || !kc.analytics.is_empty() {
+            c.reads_metadata |= kc.reads_metadata | lc.reads_metadata;
+            if !c.analytics.is_empty() || !kc.analytics.is_empty() || !lc.analytics.is_empty() {
                 return Err(unsupported(text, on.span(), "an analytic function in ON"));
             }
             if let Some(reference) = reference {
@@ -692,6 +845,12 @@ impl Joins {
                 *s = s.saturating_add(keep_left);
             }
             slack[right] = Some(anchor_slack.saturating_add(keep_right_own));
+            let pushed = match (&select.filter, select.from.joins.len()) {
+                (Some(filter), 1) if only_keys => {
+                    pushed_down(text, filter, &aliases, left_outer, &mut c.reads_metadata)
+                }
+                _ => [Vec::new(), Vec::new()],
+            };
             stages.push(Stage::Stream(Box::new(StreamStage {
                 left_outer,
                 right,
@@ -702,6 +861,8 @@ impl Joins {
                 keys,
                 state: JoinState::default(),
                 scratch: Vec::new(),
+                raw_left,
+                pushed,
             })));
         }
         c.aggs = saved_aggs;
@@ -782,6 +943,14 @@ impl Joins {
                 slots: self.slots,
                 analytic_at: &self.analytic_at,
             };
+            if let Some(Stage::Stream(s)) = self.stages.first_mut()
+                && s.raw_left
+            {
+                let mut produced = Vec::new();
+                s.add_left_raw(&this, time, record, analytics, errors, &mut produced);
+                self.feed(1, produced, errors, out);
+                return;
+            }
             let first = this.with_slot(&Value::Null, 0, record, Some(time), &analytics);
             self.feed(0, vec![(time, first)], errors, out);
             return;
@@ -840,7 +1009,12 @@ impl Joins {
         for k in 0..self.stages.len() {
             let mut unmatched = Vec::new();
             if let Stage::Stream(s) = &mut self.stages[k] {
-                s.expire(watermark, &mut unmatched);
+                let this = Pipeline {
+                    names: &self.names,
+                    slots: self.slots,
+                    analytic_at: &self.analytic_at,
+                };
+                s.expire(&this, watermark, &mut unmatched);
             }
             if !unmatched.is_empty() {
                 self.feed(k + 1, unmatched, errors, out);
@@ -877,10 +1051,31 @@ impl Joins {
 
     /// The buffered state of every stage, for a snapshot.
     pub(crate) fn state(&self) -> Vec<JoinState> {
+        let this = Pipeline {
+            names: &self.names,
+            slots: self.slots,
+            analytic_at: &self.analytic_at,
+        };
         self.stages
             .iter()
             .map(|s| match s {
-                Stage::Stream(s) => s.state.clone(),
+                Stage::Stream(s) => {
+                    let mut state = s.state.clone();
+                    if s.raw_left {
+                        // A snapshot holds left rows as composites, as it always has.
+                        state.sides[0].for_each_row(|b| {
+                            b.record = this.with_slot(
+                                &Value::Null,
+                                0,
+                                &b.record,
+                                Some(b.time),
+                                &b.analytics,
+                            );
+                            b.analytics = Vec::new();
+                        });
+                    }
+                    state
+                }
                 Stage::Reference(_) => JoinState::default(),
             })
             .collect()
@@ -891,8 +1086,20 @@ impl Joins {
         if states.len() != self.stages.len() {
             return Err("the join state does not fit this query".into());
         }
-        for (stage, state) in self.stages.iter_mut().zip(states) {
+        let this = Pipeline {
+            names: &self.names,
+            slots: self.slots,
+            analytic_at: &self.analytic_at,
+        };
+        for (stage, mut state) in self.stages.iter_mut().zip(states) {
             if let Stage::Stream(s) = stage {
+                if s.raw_left {
+                    state.sides[0].for_each_row(|b| {
+                        let (record, analytics) = this.unpack(0, &b.record);
+                        b.record = record;
+                        b.analytics = analytics;
+                    });
+                }
                 s.state = state;
             }
         }
@@ -906,6 +1113,9 @@ struct Pipeline<'a> {
     slots: usize,
     analytic_at: &'a [Vec<usize>],
 }
+
+/// A raw event of one slot: its record, time and analytic values.
+type Event<'a> = (&'a Value, i64, &'a [Value]);
 
 impl Pipeline<'_> {
     fn with_slot(
@@ -921,16 +1131,57 @@ impl Pipeline<'_> {
             _ => Vec::new(),
         };
         values.resize(self.names.len(), Value::Null);
-        values[slot] = record.clone();
-        if let Some(t) = time {
-            values[self.slots + slot] = Value::DateTime(t);
+        if let Some(v) = values.get_mut(slot) {
+            *v = record.clone();
         }
+        if let Some(t) = time
+            && let Some(v) = values.get_mut(self.slots + slot)
+        {
+            *v = Value::DateTime(t);
+        }
+        self.put_analytics(&mut values, slot, analytics);
+        Record::new(self.names.clone(), values).into()
+    }
+
+    fn put_analytics(&self, values: &mut [Value], slot: usize, analytics: &[Value]) {
         if let Some(at) = self.analytic_at.get(slot) {
-            for (&i, v) in at.iter().zip(analytics) {
-                values[i] = v.clone();
+            for (&i, a) in at.iter().zip(analytics) {
+                if let Some(v) = values.get_mut(i) {
+                    *v = a.clone();
+                }
             }
         }
+    }
+
+    /// The composite of a slot-0 event and an event of slot `right`, built in one go:
+    /// the same record as filling slot 0, then slot `right`, with [`Pipeline::with_slot`].
+    fn pair(&self, left: Event, right: usize, event: Event) -> Value {
+        let mut values = vec![Value::Null; self.names.len()];
+        for (slot, (record, time, analytics)) in [(0, left), (right, event)] {
+            if let Some(v) = values.get_mut(slot) {
+                *v = record.clone();
+            }
+            if let Some(v) = values.get_mut(self.slots + slot) {
+                *v = Value::DateTime(time);
+            }
+            self.put_analytics(&mut values, slot, analytics);
+        }
         Record::new(self.names.clone(), values).into()
+    }
+
+    /// Slot `slot`'s record and analytic values, read back out of a composite.
+    fn unpack(&self, slot: usize, composite: &Value) -> (Value, Vec<Value>) {
+        let values = match composite {
+            Value::Record(r) => r.values(),
+            _ => &[],
+        };
+        let at = self.analytic_at.get(slot).map_or(&[][..], Vec::as_slice);
+        (
+            values.get(slot).cloned().unwrap_or(Value::Null),
+            at.iter()
+                .map(|&i| values.get(i).cloned().unwrap_or(Value::Null))
+                .collect(),
+        )
     }
 
     fn time_of(&self, composite: &Value, slot: usize) -> Option<i64> {
@@ -1010,6 +1261,125 @@ fn all_hold(conds: &[Eval], joined: &Value, time: i64, errors: &mut u64) -> bool
     true
 }
 
+/// Whether the pushed-down conjuncts, in order, reach one that is false on `record`
+/// while every one before it was true or NULL (see [`pushed_down`]).
+fn fails(conds: &[Eval], record: &Value, time: i64) -> bool {
+    let ctx = Ctx {
+        record,
+        time,
+        keys: &[],
+        aggs: &[],
+        fields: &[],
+    };
+    for c in conds {
+        match c(&ctx) {
+            Ok(Value::Bit(true) | Value::Null) => {}
+            Ok(Value::Bit(false)) => return true,
+            // An error or a non-condition: WHERE will say so on the joined row.
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// The WHERE conjuncts a one-JOIN stream stage may check on each side's raw events before
+/// buffering them: per side, the leading conjuncts (in the order WHERE evaluates them)
+/// that read only that side's fields through plain operators, no function. AND
+/// evaluates left to right and stops at the first false, so when these are true or NULL
+/// up to one that is false, WHERE is false on every row the event joins into, and no
+/// conjunct before it can fail there either. Only the FROM side of a LEFT OUTER JOIN
+/// (its unmatched rows carry the same event); a right event dropped there would leave a
+/// left row unmatched that otherwise was not.
+fn pushed_down(
+    text: &str,
+    filter: &Expr,
+    aliases: &[String],
+    left_outer: bool,
+    reads_metadata: &mut bool,
+) -> [Vec<Eval>; 2] {
+    let mut conjuncts = Vec::new();
+    flatten_and(filter, &mut conjuncts);
+    let mut pushed = [Vec::new(), Vec::new()];
+    for (side, pushed) in pushed.iter_mut().enumerate() {
+        if side == 1 && left_outer {
+            continue;
+        }
+        let Some(alias) = aliases.get(side) else {
+            continue;
+        };
+        let mut rc = ExprCompiler::new(text, alias.clone());
+        for conj in &conjuncts {
+            if only_slot(conj, aliases) != Some(side) {
+                break;
+            }
+            match rc.compile(conj) {
+                Ok(f) => pushed.push(f),
+                Err(_) => break,
+            }
+        }
+        *reads_metadata |= rc.reads_metadata;
+    }
+    pushed
+}
+
+/// The one slot every column of `e` names (`alias.field...`), when `e` is built only of
+/// columns, literals and operators (so it reads nothing but that slot's event, and reads
+/// it the same raw as in a composite) and names at least one column.
+fn only_slot(e: &Expr, aliases: &[String]) -> Option<usize> {
+    fn walk(e: &Expr, aliases: &[String], slot: &mut Option<usize>) -> bool {
+        let all =
+            |list: &[&Expr], slot: &mut Option<usize>| list.iter().all(|e| walk(e, aliases, slot));
+        match e {
+            Expr::Literal(..) => true,
+            Expr::Column(parts, _) => {
+                let found = match parts.as_slice() {
+                    [first, _, ..] => aliases.iter().position(|a| first.eq_ignore_case(a)),
+                    _ => None,
+                };
+                match (found, *slot) {
+                    (Some(s), None) => {
+                        *slot = Some(s);
+                        true
+                    }
+                    (Some(s), Some(t)) => s == t,
+                    (None, _) => false,
+                }
+            }
+            Expr::Nested(inner, _) | Expr::Unary { expr: inner, .. } => walk(inner, aliases, slot),
+            Expr::Cast { expr, .. } | Expr::IsNull { expr, .. } => walk(expr, aliases, slot),
+            Expr::Binary { left, right, .. } => all(&[left, right], slot),
+            Expr::Between {
+                expr, low, high, ..
+            } => all(&[expr, low, high], slot),
+            Expr::Like { expr, pattern, .. } => all(&[expr, pattern], slot),
+            Expr::InList { expr, list, .. } => {
+                walk(expr, aliases, slot) && list.iter().all(|e| walk(e, aliases, slot))
+            }
+            Expr::Case {
+                operand,
+                branches,
+                else_result,
+                ..
+            } => {
+                operand.as_deref().is_none_or(|o| walk(o, aliases, slot))
+                    && branches
+                        .iter()
+                        .all(|(w, t)| walk(w, aliases, slot) && walk(t, aliases, slot))
+                    && else_result
+                        .as_deref()
+                        .is_none_or(|e| walk(e, aliases, slot))
+            }
+            Expr::Function(_) | Expr::Member { .. } => false,
+        }
+    }
+    let mut slot = None;
+    if walk(e, aliases, &mut slot) {
+        slot
+    } else {
+        None
+    }
+}
+
 impl StreamStage {
     fn next_seq(&mut self) -> u64 {
         self.state.next_seq += 1;
@@ -1035,6 +1405,7 @@ impl StreamStage {
             intervals,
             conds,
             right,
+            raw_left,
             ..
         } = self;
         let side = &mut state.sides[from];
@@ -1043,21 +1414,91 @@ impl StreamStage {
         while let Some(c) = side.rows.get_mut(r) {
             r = c.next;
             let b = &mut c.b;
-            let joined = if from == 1 {
-                p.with_slot(record, *right, &b.record, Some(b.time), &b.analytics)
+            let joined = if *raw_left {
+                // Two raw events (slots 0 and 1): the bound is checked on their times
+                // before any composite is built.
+                let (this, other) = (
+                    (record, time, analytics),
+                    (&b.record, b.time, &b.analytics[..]),
+                );
+                let (left, event) = if from == 1 {
+                    (this, other)
+                } else {
+                    (other, this)
+                };
+                let times = [Value::DateTime(left.1), Value::DateTime(event.1)];
+                if !intervals.iter().all(|i| i.holds(&times)) {
+                    continue;
+                }
+                p.pair(left, *right, event)
             } else {
-                p.with_slot(&b.record, *right, record, Some(time), analytics)
+                let joined = if from == 1 {
+                    p.with_slot(record, *right, &b.record, Some(b.time), &b.analytics)
+                } else {
+                    p.with_slot(&b.record, *right, record, Some(time), analytics)
+                };
+                if !intervals.iter().all(|i| i.holds(p.times(&joined))) {
+                    continue;
+                }
+                joined
             };
             let at = time.max(b.time);
-            if intervals.iter().all(|i| i.holds(p.times(&joined)))
-                && all_hold(conds, &joined, at, errors)
-            {
+            if all_hold(conds, &joined, at, errors) {
                 b.matched = true;
                 matched = true;
                 out.push((at, joined));
             }
         }
         matched
+    }
+
+    /// An event of the FROM source entering the first stage, kept raw (`raw_left`).
+    fn add_left_raw(
+        &mut self,
+        p: &Pipeline,
+        time: i64,
+        record: &Value,
+        analytics: Vec<Value>,
+        errors: &mut u64,
+        out: &mut Vec<(i64, Value)>,
+    ) {
+        let mut key = std::mem::take(&mut self.scratch);
+        if key_into(&self.keys[0], record, time, errors, &mut key) {
+            if !self.rejects(0, &key, record, time) {
+                let matched = self.probe(p, 1, &key, time, record, &analytics, errors, out);
+                let seq = self.next_seq();
+                let until = time.saturating_add(self.keep[0]);
+                let b = Buffered {
+                    seq,
+                    time,
+                    record: record.clone(),
+                    matched,
+                    analytics,
+                };
+                self.state.sides[0].push(&key, until, b);
+            }
+        } else if self.left_outer {
+            // A NULL key never matches: the row is unmatched now.
+            out.push((
+                time,
+                p.with_slot(&Value::Null, 0, record, Some(time), &analytics),
+            ));
+        }
+        key.clear();
+        self.scratch = key;
+    }
+
+    /// Whether a pushed-down WHERE conjunct rejects this event of side `side` (keyed
+    /// `key`), so that every row it could give fails WHERE without an error: ON checks
+    /// only the key equalities on it, and those cannot fail to compare unless a key is a
+    /// record or an array.
+    fn rejects(&self, side: usize, key: &[Value], record: &Value, time: i64) -> bool {
+        let pushed = &self.pushed[side];
+        !pushed.is_empty()
+            && !key
+                .iter()
+                .any(|v| matches!(v, Value::Record(_) | Value::Array(_)))
+            && fails(pushed, record, time)
     }
 
     fn add_left(
@@ -1106,7 +1547,9 @@ impl StreamStage {
         out: &mut Vec<(i64, Value)>,
     ) {
         let mut key = std::mem::take(&mut self.scratch);
-        if key_into(&self.keys[1], record, time, errors, &mut key) {
+        if key_into(&self.keys[1], record, time, errors, &mut key)
+            && !self.rejects(1, &key, record, time)
+        {
             let matched = self.probe(p, 0, &key, time, record, &analytics, errors, out);
             let seq = self.next_seq();
             let until = time.saturating_add(self.keep[1]);
@@ -1125,13 +1568,22 @@ impl StreamStage {
 
     /// Drops rows whose `until` is before `watermark`; unmatched left rows of a LEFT
     /// OUTER stage come out stamped with their `until` (or their own time, if later).
-    fn expire(&mut self, watermark: i64, out: &mut Vec<(i64, Value)>) {
+    fn expire(&mut self, p: &Pipeline, watermark: i64, out: &mut Vec<(i64, Value)>) {
         for side in 0..2 {
+            let reported = side == 0 && self.left_outer;
+            if !reported && self.state.sides[side].drop_all_before(watermark) {
+                continue;
+            }
             while let Some((until, b)) = self.state.sides[side].pop_expired(watermark) {
                 if side == 0 && self.left_outer && !b.matched {
                     // Known unmatched once the bound has passed, but never before the row
                     // itself arrived (a later stage's row can reach it after its bound).
-                    out.push((until.max(b.time), b.record));
+                    let row = if self.raw_left {
+                        p.with_slot(&Value::Null, 0, &b.record, Some(b.time), &b.analytics)
+                    } else {
+                        b.record
+                    };
+                    out.push((until.max(b.time), row));
                 }
             }
         }
@@ -1479,6 +1931,55 @@ mod tests {
         assert_eq!(expired, [(40, 4), (45, 7), (50, 6)]);
         assert_eq!(back.len(), 0);
         assert!(back.index.is_empty());
+    }
+
+    #[test]
+    fn queue_keeps_order_across_chunks_and_reuses_the_emptied_one() {
+        let mut q = Queue::default();
+        let mut model = VecDeque::new();
+        let mut next = 0u64;
+        // Grow past several chunks, drain past some, refill, drain to empty twice.
+        for (push, pop) in [
+            (3 * QUEUE_CHUNK + 7, QUEUE_CHUNK + 3),
+            (QUEUE_CHUNK, 4 * QUEUE_CHUNK),
+            (5, 9),
+        ] {
+            for _ in 0..push {
+                q.push_back(next);
+                model.push_back(next);
+                next += 1;
+            }
+            assert_eq!(q.back(), model.back());
+            for _ in 0..pop {
+                assert_eq!(q.pop_front(), model.pop_front());
+                assert_eq!(q.front(), model.front());
+                assert_eq!(q.back(), model.back());
+            }
+            assert_eq!(q.len(), model.len());
+            assert!(q.iter().eq(model.iter()));
+        }
+        assert!(q.chunks.len() <= 1 && q.spare.is_some());
+        let back: Queue<u64> = Queue::from(vec![1, 2, 3]);
+        assert!(back.iter().copied().eq([1, 2, 3]));
+    }
+
+    #[test]
+    fn a_side_whose_rows_all_expired_is_emptied_at_once_and_reused() {
+        let (a, b) = ([Value::BigInt(1)], [Value::BigInt(2)]);
+        let mut side = Side::default();
+        side.push(&a, 30, row(1));
+        side.push(&b, 10, row(2));
+        side.push(&a, 20, row(3));
+        assert!(!side.drop_all_before(30), "the row until 30 is still held");
+        assert_eq!(side.len(), 3);
+        assert!(side.drop_all_before(31));
+        assert_eq!(side.len(), 0);
+        assert!(side.index.is_empty() && side.pop_expired(i64::MAX).is_none());
+        assert_eq!(side.rows.places(), 0);
+        assert!(!Side::default().drop_all_before(i64::MAX));
+        side.push(&b, 40, row(4));
+        assert_eq!(chain(&side, &b), [4]);
+        assert!(chain(&side, &a).is_empty());
     }
 
     #[test]

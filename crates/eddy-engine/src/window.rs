@@ -9,7 +9,7 @@
 
 use crate::agg::{AggKind, RetractColumn, RetractState};
 use crate::error::EvalError;
-use crate::groups::{Groups, decode_into, decode_key, encode};
+use crate::groups::{Groups, decode_into, decode_key, encode, same_key};
 use crate::value::Value;
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -626,7 +626,8 @@ impl Rolling {
         } = self;
         let probe = &key_bytes[start..];
         let hash = hasher.hash_one(probe);
-        if let Some(&id) = index.find(hash, |&id| slot_key(key_bytes, key_at, id) == probe) {
+        if let Some(&id) = index.find(hash, |&id| same_key(slot_key(key_bytes, key_at, id), probe))
+        {
             key_bytes.truncate(start);
             return Ok((id, false));
         }

@@ -583,3 +583,141 @@ fn every_row_an_apply_expands_sees_the_same_analytic_values() {
     );
     assert!(message.contains("APPLY alias 'e'"), "{message}");
 }
+
+/// Rows (in order) and the error count of `q` over a mix of orders and payments whose
+/// WHERE conjuncts come out true, false, NULL and in error.
+fn where_run(q: &str) -> (Vec<String>, u64) {
+    let mut j = job(q);
+    let events: [(&str, f64, &str); 12] = [
+        ("orders", 1.0, r#""id":1,"kind":"a""#),
+        ("orders", 1.5, r#""id":2,"kind":"b""#),
+        ("payments", 2.0, r#""id":1,"amount":10"#),
+        ("payments", 2.5, r#""id":2,"amount":20"#),
+        ("orders", 3.0, r#""id":3"#),
+        ("orders", 3.5, r#""id":4,"kind":5"#),
+        ("payments", 4.0, r#""id":3,"amount":"x""#),
+        ("payments", 4.5, r#""id":4,"amount":40"#),
+        ("payments", 5.0, r#""id":1,"amount":5"#),
+        ("orders", 6.0, r#""id":5,"kind":"a""#),
+        ("payments", 6.5, r#""id":5"#),
+        ("orders", 30.0, r#""id":9,"kind":"a""#),
+    ];
+    for (input, secs, fields) in events {
+        push_to(&mut j, input, secs, fields);
+    }
+    let rows = finish(&mut j);
+    (rows, j.metrics().errors)
+}
+
+#[test]
+fn where_conjuncts_checked_before_the_join_give_the_same_rows_and_errors() {
+    // The leading conjuncts on one side are checked on each event before it is buffered;
+    // `1 = 1` first reads no side, so nothing is checked early there: both must agree on
+    // every row and every error (a string kind compared with 5, a string amount).
+    let joins = [
+        "JOIN payments p TIMESTAMP BY t ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10",
+        "LEFT OUTER JOIN payments p TIMESTAMP BY t \
+         ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10",
+        "JOIN payments p TIMESTAMP BY t ON p.id = o.id AND DATEDIFF(second, p, o) BETWEEN -10 AND 0",
+    ];
+    let filters = [
+        "o.kind = 'a' AND (p.amount > 8 OR p.amount IS NULL)",
+        "(o.kind = 'a' OR o.kind = 5) AND p.amount > 8",
+        "p.amount > 8 AND o.kind IN ('a', 'b')",
+        "o.kind <> 'b' AND o.id BETWEEN 1 AND 4 AND p.amount * 2 > 16",
+        "CASE WHEN o.kind = 'a' THEN 1 ELSE 0 END = 1 AND p.amount < 30",
+        "o.kind = 'a'",
+    ];
+    for join in joins {
+        for filter in filters {
+            let q = |w: &str| {
+                format!(
+                    "SELECT o.id, o.kind, p.amount, System.Timestamp() AS at \
+                     FROM orders o TIMESTAMP BY t {join} WHERE {w}"
+                )
+            };
+            let early = where_run(&q(filter));
+            let late = where_run(&q(&format!("1 = 1 AND {filter}")));
+            assert_eq!(early, late, "{join} WHERE {filter}");
+        }
+    }
+    // An order the first conjunct rejects is not even buffered.
+    for (w, held) in [("o.kind = 'a'", 0), ("1 = 1 AND o.kind = 'a'", 1)] {
+        let mut j = job(&format!(
+            "SELECT o.id FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+             ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10 WHERE {w}"
+        ));
+        push_to(&mut j, "orders", 1.0, r#""id":1,"kind":"b""#);
+        push_to(&mut j, "payments", 1.0, r#""id":1"#);
+        assert!(drain(&mut j).is_empty());
+        assert_eq!(j.metrics().join_buffered_rows, held + 1, "{w}");
+    }
+    // And the rows themselves, for one of them.
+    let (rows, errors) = where_run(
+        "SELECT o.id, p.amount FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+         ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10 \
+         WHERE o.kind = 'a' AND p.amount > 8",
+    );
+    assert_eq!(rows, vec![r#"{"id":1,"amount":10}"#]);
+    // Order 4 (kind 5) fails `o.kind = 'a'` (a bigint against a string) with its payment,
+    // and order 3 (no kind: NULL, so on to the next) fails `p.amount > 8` with "x".
+    assert_eq!(errors, 2);
+}
+
+#[test]
+fn left_rows_with_analytic_values_survive_a_snapshot() {
+    // Orders are buffered as they arrived (with their LAG values); a snapshot writes them
+    // as before and a restored job pairs them alike.
+    let q = "SELECT o.id, p.amount, LAG(o.id) OVER (LIMIT DURATION(minute, 5)) AS prev \
+             FROM orders o TIMESTAMP BY t LEFT OUTER JOIN payments p TIMESTAMP BY t \
+             ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10";
+    let mut j = job(q);
+    push_to(&mut j, "orders", 1.0, r#""id":1"#);
+    push_to(&mut j, "orders", 2.0, r#""id":2"#);
+    push_to(&mut j, "payments", 2.5, r#""id":7"#);
+    assert!(drain(&mut j).is_empty());
+    let snap = j.snapshot().unwrap();
+    let written: serde_json::Value = serde_json::from_slice(&snap).unwrap();
+    let rows = &written["groups"][0]["join"][0]["sides"][0]["by_key"];
+    assert!(
+        rows.to_string().contains("\\u0001time:0"),
+        "left rows are written as composites: {rows}"
+    );
+    let mut again = job(q);
+    again.restore(&snap).unwrap();
+    for j in [&mut j, &mut again] {
+        push_to(j, "payments", 3.0, r#""id":2,"amount":20"#);
+        push_to(j, "orders", 30.0, r#""id":3"#);
+        push_to(j, "payments", 30.0, r#""id":8"#);
+    }
+    let expected = vec![
+        r#"{"id":2,"amount":20,"prev":1}"#,
+        r#"{"id":1,"amount":null,"prev":null}"#,
+        r#"{"id":3,"amount":null,"prev":2}"#,
+    ];
+    assert_eq!(finish(&mut j), expected);
+    assert_eq!(finish(&mut again), expected);
+}
+
+#[test]
+fn a_join_decodes_the_fields_each_side_reads_and_all_for_alias_star() {
+    // Payments' unread field `note` is not decoded; `o.*` keeps every field of the order,
+    // and `kind`, unqualified, is looked up in each side.
+    let q = "SELECT o.*, p.amount, kind FROM orders o TIMESTAMP BY t JOIN payments p TIMESTAMP BY t \
+             ON o.id = p.id AND DATEDIFF(second, o, p) BETWEEN 0 AND 10";
+    let mut j = job(q);
+    push_to(&mut j, "orders", 1.0, r#""id":1,"extra":"x""#);
+    push_to(
+        &mut j,
+        "payments",
+        2.0,
+        r#""id":1,"amount":5,"note":"n","kind":"k""#,
+    );
+    assert_eq!(
+        finish(&mut j),
+        vec![format!(
+            r#"{{"t":"{}","id":1,"extra":"x","amount":5,"kind":"k"}}"#,
+            ts(1.0)
+        )]
+    );
+}
