@@ -70,10 +70,11 @@ consume() { # count topic
 # message), unthrottled: the throughput runs' settings (linger.ms=5, 1 MB batches) reach
 # higher, but one rdkafka_performance in latency mode cannot send at half of their peak (at
 # 100 B it tops out near 0.8 M msgs/s with its rate limiter on). The limiter sleeps whole
-# microseconds between messages, so the asked rate rounds up to 1 M / ceil; the table says
-# the rate reached.
-latency() { # size acks topic
-    local peak_count=$(($4 * 2)) peak rate
+# microseconds between messages (1 M / rate, rounded down), so asked rates between 0.5 M and
+# 1 M all mean 1 M, and from 1 M up mean no limit at all: those are capped at 999 999. The
+# table says the rate reached.
+latency() { # size acks topic throughput-peak
+    local peak_count=$(($4 * 2)) peak half rate
     BROKER_CORES=1 broker_start "$work/data-lat-$3" "${broker_flags[@]}"
     # The topic exists and the connection is warm before the measured runs.
     "$perf" -P -t "$3" -b "$BROKER_ADDR" -s "$1" -c 1000 -a "$2" -q >/dev/null 2>&1
@@ -81,13 +82,15 @@ latency() { # size acks topic
         -X linger.ms=1 -X batch.size=1000000 -X queue.buffering.max.messages=1000000)
     split_client "$perf" "${lat_args[@]}" -c "$peak_count" -A "$work/lat-peak" >"$work/perf-peak.out" 2>&1
     peak=$(sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' "$work/perf-peak.out" | tail -1)
-    split_client "$perf" "${lat_args[@]}" -c $((peak / 2 * LAT_SECONDS)) -r $((peak / 2)) -A "$work/lat" \
+    half=$((peak / 2))
+    [ "$half" -ge 1000000 ] && half=999999
+    split_client "$perf" "${lat_args[@]}" -c $((half * LAT_SECONDS)) -r "$half" -A "$work/lat" \
         >"$work/perf.out" 2>&1
     broker_stop
     rate=$(sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' "$work/perf.out" | tail -1)
     # Messages are delivered in about the order they were produced: leave out the first
     # second (connection and metadata set-up).
-    tail -n +$((peak / 2 + 1)) "$work/lat" | sort -n | awk -v p="$peak" -v r="$rate" '{ v[NR] = $1 } END {
+    tail -n +$((half + 1)) "$work/lat" | sort -n | awk -v p="$peak" -v r="$rate" '{ v[NR] = $1 } END {
         printf "%d %d %.2f %.2f", p, r, v[int(NR * 0.50)] / 1000, v[int(NR * 0.99)] / 1000 }'
 }
 

@@ -149,7 +149,10 @@ fn bench_latency_reports_both_queries_and_writes_a_timeline() {
     );
     // 2 000 events/s for the warm-up second and the measured one; half pass the filter.
     assert!(stdout.starts_with("4000 events at"), "{stdout}");
-    assert!(stdout.contains("| 1000 "), "filter rows of the measured second: {stdout}");
+    assert!(
+        stdout.contains("| 1000 "),
+        "filter rows of the measured second: {stdout}"
+    );
     assert!(stdout.contains("tumbling 100 ms COUNT"), "{stdout}");
     let lines: Vec<String> = std::fs::read_to_string(&timeline)
         .expect("timeline written")
