@@ -664,63 +664,17 @@ fn walk_calls(e: &Expr, f: &mut impl FnMut(&[Ident])) {
 }
 
 fn visit_calls(e: &Expr, f: &mut impl FnMut(&eddy_sql::ast::FunctionCall)) {
-    match e {
-        Expr::Literal(..) | Expr::Column(..) => {}
-        Expr::Function(call) => {
+    each_expr(e, &mut |e| {
+        if let Expr::Function(call) = e {
             f(call);
-            call.args.iter().for_each(|a| visit_calls(a, f));
-            if let Some(o) = &call.over {
-                o.partition_by
-                    .iter()
-                    .chain(o.order_by.iter().map(|(e, _)| e))
-                    .chain(&o.when)
-                    .for_each(|a| visit_calls(a, f));
-            }
         }
-        Expr::Binary { left, right, .. }
-        | Expr::Like {
-            expr: left,
-            pattern: right,
-            ..
-        } => {
-            visit_calls(left, f);
-            visit_calls(right, f);
-        }
-        Expr::Unary { expr, .. }
-        | Expr::Cast { expr, .. }
-        | Expr::IsNull { expr, .. }
-        | Expr::Member { expr, .. }
-        | Expr::Nested(expr, _) => visit_calls(expr, f),
-        Expr::Case {
-            operand,
-            branches,
-            else_result,
-            ..
-        } => {
-            operand
-                .iter()
-                .chain(else_result)
-                .for_each(|e| visit_calls(e, f));
-            branches.iter().for_each(|(w, t)| {
-                visit_calls(w, f);
-                visit_calls(t, f);
-            });
-        }
-        Expr::Between {
-            expr, low, high, ..
-        } => [expr, low, high]
-            .into_iter()
-            .for_each(|e| visit_calls(e, f)),
-        Expr::InList { expr, list, .. } => {
-            visit_calls(expr, f);
-            list.iter().for_each(|e| visit_calls(e, f));
-        }
-    }
+    });
 }
 
+/// Calls `f` with every column reference in `e`, and with `&[]` for a call that reads
+/// whole events.
 fn walk(e: &Expr, f: &mut impl FnMut(&[Ident])) {
-    match e {
-        Expr::Literal(..) => {}
+    each_expr(e, &mut |e| match e {
         Expr::Column(parts, _) => f(parts),
         Expr::Function(call) => {
             let name = call.dotted_name();
@@ -731,46 +685,62 @@ fn walk(e: &Expr, f: &mut impl FnMut(&[Ident])) {
             {
                 f(&[]);
             }
-            call.args.iter().for_each(|a| walk(a, f));
+        }
+        _ => {}
+    });
+}
+
+/// Calls `f` with `e` and every expression inside it, parents before children (a call's
+/// arguments, then its OVER clause's).
+fn each_expr<'e>(e: &'e Expr, f: &mut impl FnMut(&'e Expr)) {
+    f(e);
+    match e {
+        Expr::Literal(..) | Expr::Column(..) => {}
+        Expr::Function(call) => {
+            call.args.iter().for_each(|a| each_expr(a, f));
             if let Some(o) = &call.over {
                 o.partition_by
                     .iter()
                     .chain(o.order_by.iter().map(|(e, _)| e))
                     .chain(&o.when)
-                    .for_each(|a| walk(a, f));
+                    .for_each(|a| each_expr(a, f));
             }
         }
-        Expr::Binary { left, right, .. } => {
-            walk(left, f);
-            walk(right, f);
+        Expr::Binary { left, right, .. }
+        | Expr::Like {
+            expr: left,
+            pattern: right,
+            ..
+        } => {
+            each_expr(left, f);
+            each_expr(right, f);
         }
         Expr::Unary { expr, .. }
         | Expr::Cast { expr, .. }
         | Expr::IsNull { expr, .. }
         | Expr::Member { expr, .. }
-        | Expr::Nested(expr, _) => walk(expr, f),
+        | Expr::Nested(expr, _) => each_expr(expr, f),
         Expr::Case {
             operand,
             branches,
             else_result,
             ..
         } => {
-            operand.iter().chain(else_result).for_each(|e| walk(e, f));
+            operand
+                .iter()
+                .chain(else_result)
+                .for_each(|e| each_expr(e, f));
             branches.iter().for_each(|(w, t)| {
-                walk(w, f);
-                walk(t, f);
+                each_expr(w, f);
+                each_expr(t, f);
             });
         }
         Expr::Between {
             expr, low, high, ..
-        } => [expr, low, high].into_iter().for_each(|e| walk(e, f)),
+        } => [expr, low, high].into_iter().for_each(|e| each_expr(e, f)),
         Expr::InList { expr, list, .. } => {
-            walk(expr, f);
-            list.iter().for_each(|e| walk(e, f));
-        }
-        Expr::Like { expr, pattern, .. } => {
-            walk(expr, f);
-            walk(pattern, f);
+            each_expr(expr, f);
+            list.iter().for_each(|e| each_expr(e, f));
         }
     }
 }

@@ -26,6 +26,19 @@ pub(crate) struct Ctx<'a> {
     pub fields: &'a [usize],
 }
 
+impl<'a> Ctx<'a> {
+    /// An event alone, outside any group, its columns looked up by name.
+    pub(crate) fn event(record: &'a Value, time: i64) -> Ctx<'a> {
+        Ctx {
+            record,
+            time,
+            keys: &[],
+            aggs: &[],
+            fields: &[],
+        }
+    }
+}
+
 /// Positions of one compiler's fields in records of the last shape seen, so that a
 /// stream of same-shaped records costs one pointer comparison per event instead of a
 /// case-insensitive name search per column.

@@ -1212,13 +1212,7 @@ fn key_into(
     key: &mut Vec<Value>,
 ) -> bool {
     key.clear();
-    let ctx = Ctx {
-        record,
-        time,
-        keys: &[],
-        aggs: &[],
-        fields: &[],
-    };
+    let ctx = Ctx::event(record, time);
     for k in keys {
         match k(&ctx) {
             // SQL equality: a NULL key matches nothing.
@@ -1241,13 +1235,7 @@ fn key_of(keys: &[Eval], record: &Value, time: i64, errors: &mut u64) -> Option<
 
 /// Whether every condition holds on `joined`; an evaluation error counts and fails.
 fn all_hold(conds: &[Eval], joined: &Value, time: i64, errors: &mut u64) -> bool {
-    let ctx = Ctx {
-        record: joined,
-        time,
-        keys: &[],
-        aggs: &[],
-        fields: &[],
-    };
+    let ctx = Ctx::event(joined, time);
     for c in conds {
         match c(&ctx).and_then(|v| truthy(&v)) {
             Ok(true) => {}
@@ -1264,13 +1252,7 @@ fn all_hold(conds: &[Eval], joined: &Value, time: i64, errors: &mut u64) -> bool
 /// Whether the pushed-down conjuncts, in order, reach one that is false on `record`
 /// while every one before it was true or NULL (see [`pushed_down`]).
 fn fails(conds: &[Eval], record: &Value, time: i64) -> bool {
-    let ctx = Ctx {
-        record,
-        time,
-        keys: &[],
-        aggs: &[],
-        fields: &[],
-    };
+    let ctx = Ctx::event(record, time);
     for c in conds {
         match c(&ctx) {
             Ok(Value::Bit(true) | Value::Null) => {}

@@ -220,13 +220,7 @@ impl Apply {
     }
 
     fn expand(&mut self, time: i64, record: &Value, out: &mut Vec<Value>) -> Result<(), EvalError> {
-        let v = (self.arg)(&Ctx {
-            record,
-            time,
-            keys: &[],
-            aggs: &[],
-            fields: &[],
-        })?;
+        let v = (self.arg)(&Ctx::event(record, time))?;
         let pair =
             |a: Value, b: Value| Value::from(Record::new(self.element_names.clone(), vec![a, b]));
         let mut elements: Vec<Value> = match (&v, self.array) {
@@ -540,13 +534,7 @@ impl Operator {
             let mut values = Vec::new();
             if j.has_analytics(side) {
                 let single = j.single(side, time, record);
-                let ctx = Ctx {
-                    record: &single,
-                    time,
-                    keys: &[],
-                    aggs: &[],
-                    fields: &[],
-                };
+                let ctx = Ctx::event(&single, time);
                 for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
                     if a.source == side {
                         match a.eval(&ctx, state) {
@@ -573,13 +561,7 @@ impl Operator {
         // Analytic calls see the input event once, before APPLY expands it.
         let mut values = Vec::new();
         if !self.analytics.is_empty() {
-            let ctx = Ctx {
-                record,
-                time,
-                keys: &[],
-                aggs: &[],
-                fields: &[],
-            };
+            let ctx = Ctx::event(record, time);
             for (a, state) in self.analytics.iter().zip(&mut self.analytic_state) {
                 match a.eval(&ctx, state) {
                     Ok(v) => values.push(v),
