@@ -150,22 +150,22 @@ pub fn latency(rate: u64, seconds: u64, timeline: Option<&Path>) -> anyhow::Resu
 /// reader).
 fn write_timeline(
     path: &Path,
-    sends: &[(i64, i64)],
+    posts: &[(i64, i64)],
     filtered: &[(i64, OutputValue)],
 ) -> anyhow::Result<()> {
-    let mut slowest: HashMap<i64, i64> = HashMap::with_capacity(sends.len());
+    let mut slowest: HashMap<i64, i64> = HashMap::with_capacity(posts.len());
     for (received, v) in filtered {
         if let Some(sent) = v.sent {
             let at = slowest.entry(sent).or_default();
             *at = (*at).max(received - sent);
         }
     }
-    let first = sends.first().map_or(0, |s| s.0);
+    let first = posts.first().map_or(0, |p| p.0);
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
     );
     writeln!(out, "sent_us post_us slowest_row_us")?;
-    for &(sent, post) in sends {
+    for &(sent, post) in posts {
         let row = slowest.get(&sent).copied().unwrap_or(-1);
         writeln!(out, "{} {post} {row}", sent - first)?;
     }
@@ -221,8 +221,8 @@ fn measure(
     let mut measured_from = i64::MAX;
     let agent = crate::query::agent();
     let url = format!("{base}/api/streams/lat/events");
-    let mut sends = Vec::with_capacity(batches as usize);
-    let mut posts = Vec::with_capacity(batches as usize);
+    // Per batch: its send time and how long its POST took (µs).
+    let mut posts: Vec<(i64, i64)> = Vec::with_capacity(batches as usize);
     let mut body = Vec::new();
     let started = Instant::now();
     let mut id = 0u64;
@@ -243,7 +243,6 @@ fn measure(
         }
         crate::bench::post(&agent, &url, &body)?;
         posts.push((sent, now_us() - sent));
-        sends.push(sent);
     }
     let produced_for = started.elapsed();
     // Windows close only when later events arrive: the last ones stay open, as they should.
@@ -271,8 +270,8 @@ fn measure(
             if end_us < measured_from {
                 return None;
             }
-            let first = sends.partition_point(|&s| s < end_us);
-            Some(received - sends.get(first)?)
+            let first = posts.partition_point(|&(s, _)| s < end_us);
+            Some(received - posts.get(first)?.0)
         })
         .collect();
     if let Some(path) = timeline {
