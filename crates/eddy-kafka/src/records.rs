@@ -194,33 +194,27 @@ fn decode_plain(
         if rec.pos != end {
             return Err(code::CORRUPT_MESSAGE);
         }
-        let at = times.len();
+        // Record i's create time is bytes 8i..8i+8 of `times`, set below once it is frozen.
         times.put_i64(ts);
         headers.push((CREATE_TIME_HEADER.to_string(), Bytes::new()));
-        records.push((
-            at,
-            Record {
-                timestamp_ms: now_ms,
-                key,
-                value,
-                headers,
-            },
-        ));
+        records.push(Record {
+            timestamp_ms: now_ms,
+            key,
+            value,
+            headers,
+        });
         cur.pos = end;
     }
     if cur.pos != bytes.len() {
         return Err(code::CORRUPT_MESSAGE);
     }
     let times = times.freeze();
-    Ok(records
-        .into_iter()
-        .map(|(at, mut r)| {
-            if let Some((_, v)) = r.headers.last_mut() {
-                *v = times.slice(at..at + 8);
-            }
-            r
-        })
-        .collect())
+    for (i, r) in records.iter_mut().enumerate() {
+        if let Some((_, v)) = r.headers.last_mut() {
+            *v = times.slice(i * 8..i * 8 + 8);
+        }
+    }
+    Ok(records)
 }
 
 /// Which of a record's value and header values were null ([`NULLS_HEADER`]).
