@@ -305,7 +305,28 @@ struct Side {
     expiry: Queue<(i64, u64, usize)>,
     /// ... and the few that did not (a later `until` was already queued).
     late: BTreeSet<(i64, u64, usize)>,
+    /// Scan mode (see [`Side::push`]): no index; every row has a key entry of its own and
+    /// all rows form one chain in arrival order, from the first to the last held.
+    scan: Option<Ends>,
+    /// Rows added since the last probe.
+    adds: u64,
+    /// Rows added between probes, averaged (each gap weighs half), to pick the mode.
+    gap: u64,
 }
+
+/// The first and last rows of a scan-mode [`Side`]'s one chain.
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    first: usize,
+    last: usize,
+}
+
+/// Keeping a row in the index (hashing it in and out) costs about as much as comparing
+/// this many rows' keys in a scan.
+const INDEX_COST: u64 = 8;
+
+/// A side has at least this many rows added since its last probe before it leaves the index.
+const SCAN_MIN_GAP: u64 = 256;
 
 impl Side {
     fn len(&self) -> usize {
@@ -316,7 +337,7 @@ impl Side {
         self.keys.values(k, width)
     }
 
-    /// The first row holding `key`, if any.
+    /// The first row holding `key`, if any (indexed mode).
     fn head(&self, key: &[Value]) -> Option<usize> {
         let width = self.width?;
         let hash = self.hasher.hash_one(key);
@@ -324,13 +345,76 @@ impl Side {
         self.keys.get(k).map(|e| e.head)
     }
 
-    /// Adds `b` at the end of `key`'s chain; its row index, or `None` when the key's width
-    /// differs from this side's (only a snapshot of another query could do that).
+    /// Where a probe for `key` starts walking: its key's chain, or in scan mode the one
+    /// chain of all rows (then [`Side::holding`] skips the rows of other keys).
+    fn start(&self, key: &[Value]) -> usize {
+        match self.scan {
+            Some(ends) => ends.first,
+            None => self.head(key).unwrap_or(NONE),
+        }
+    }
+
+    /// Row `r` or the first after it in its chain that holds `key` (`NONE` if none).
+    fn holding(&self, mut r: usize, key: &[Value]) -> usize {
+        if self.scan.is_none() {
+            return r;
+        }
+        let width = self.width.unwrap_or(0);
+        while let Some(row) = self.rows.get(r) {
+            if self.keys.values(row.key, width) == key {
+                return r;
+            }
+            r = row.next;
+        }
+        NONE
+    }
+
+    /// Adds `b` at the end of `key`'s chain (in scan mode, of the one chain); its row
+    /// index, or `None` when the key's width differs from this side's (only a snapshot of
+    /// another query could do that).
     fn link(&mut self, key: &[Value], b: Buffered) -> Option<usize> {
         let width = *self.width.get_or_insert(key.len());
         if key.len() != width {
             return None;
         }
+        let k = if self.scan.is_some() {
+            self.own_key(key, NONE, width)
+        } else {
+            self.key_for(key, width)
+        };
+        let r = self.rows.insert(Row {
+            b,
+            key: k,
+            prev: NONE,
+            next: NONE,
+        });
+        self.attach(r, k);
+        Some(r)
+    }
+
+    /// A new key entry for one row (scan mode: keys are not shared, so not hashed).
+    fn own_key(&mut self, key: &[Value], r: usize, width: usize) -> usize {
+        let entry = KeyEntry {
+            hash: 0,
+            head: r,
+            tail: r,
+        };
+        match self.free_keys.pop() {
+            Some(k) => {
+                if let Some(e) = self.keys.get_mut(k) {
+                    *e = entry;
+                }
+                if let Some(v) = self.keys.values_mut(k, width) {
+                    v.clone_from_slice(key);
+                }
+                k
+            }
+            None => self.keys.push(entry, key),
+        }
+    }
+
+    /// The entry of `key` in the index, added if new (indexed mode).
+    fn key_for(&mut self, key: &[Value], width: usize) -> usize {
         let hash = self.hasher.hash_one(key);
         // One probe finds the key or the place for it.
         let keys = &self.keys;
@@ -339,7 +423,7 @@ impl Side {
             |&k| keys.values(k, width) == key,
             |&k| keys.get(k).map_or(0, |e| e.hash),
         );
-        let k = match slot {
+        match slot {
             hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 let entry = KeyEntry {
@@ -362,28 +446,51 @@ impl Side {
                 v.insert(k);
                 k
             }
+        }
+    }
+
+    /// Puts row `r` (keyed `k`, unchained) at the end of its chain: its key's, or in
+    /// scan mode the one chain.
+    fn attach(&mut self, r: usize, k: usize) {
+        let prev = match &mut self.scan {
+            Some(ends) => {
+                let prev = ends.last;
+                ends.last = r;
+                if ends.first == NONE {
+                    ends.first = r;
+                }
+                if let Some(e) = self.keys.get_mut(k) {
+                    e.head = r;
+                    e.tail = r;
+                }
+                prev
+            }
+            None => {
+                let prev = self.keys.get(k).map_or(NONE, |e| e.tail);
+                if let Some(e) = self.keys.get_mut(k) {
+                    if e.head == NONE {
+                        e.head = r;
+                    }
+                    e.tail = r;
+                }
+                prev
+            }
         };
-        let prev = self.keys.get(k).map_or(NONE, |e| e.tail);
-        let row = Row {
-            b,
-            key: k,
-            prev,
-            next: NONE,
-        };
-        let r = self.rows.insert(row);
         if let Some(p) = self.rows.get_mut(prev) {
             p.next = r;
         }
-        if let Some(e) = self.keys.get_mut(k) {
-            if e.head == NONE {
-                e.head = r;
-            }
-            e.tail = r;
+        if let Some(row) = self.rows.get_mut(r) {
+            row.key = k;
+            row.prev = prev;
+            row.next = NONE;
         }
-        Some(r)
     }
 
     /// Buffers `b` under `key` until `until`.
+    ///
+    /// A side probed rarely for the rows added to it (the bids of Nexmark q7, probed once
+    /// per window) leaves the index: rows added since the last probe cost
+    /// [`INDEX_COST`] each to index, against one scan of the side at the next probe.
     fn push(&mut self, key: &[Value], until: i64, b: Buffered) {
         let seq = b.seq;
         let Some(r) = self.link(key, b) else {
@@ -394,6 +501,78 @@ impl Side {
                 self.late.insert((until, seq, r));
             }
             _ => self.expiry.push_back((until, seq, r)),
+        }
+        self.adds += 1;
+        if self.scan.is_none()
+            && self.adds >= SCAN_MIN_GAP
+            && self.adds.saturating_mul(INDEX_COST) >= 2 * self.len() as u64
+        {
+            self.enter_scan();
+        }
+    }
+
+    /// Notes a probe; a scan-mode side probed often for its size goes back to the index.
+    fn probed(&mut self) {
+        self.gap = self.gap.saturating_add(self.adds) / 2;
+        self.adds = 0;
+        if self.scan.is_some() && self.gap.saturating_mul(INDEX_COST) * 2 < self.len() as u64 {
+            self.enter_index();
+        }
+    }
+
+    /// Every row, by arrival order: `(seq, row index)`.
+    fn arrival_order(&self) -> Vec<usize> {
+        let mut order: Vec<(u64, usize)> = Vec::with_capacity(self.len());
+        for (c, chunk) in self.rows.chunks.iter().enumerate() {
+            for (i, row) in chunk.iter().enumerate() {
+                if let Some(row) = row {
+                    order.push((row.b.seq, c * CHUNK + i));
+                }
+            }
+        }
+        order.sort_unstable();
+        order.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Leaves the index: each row gets a key entry of its own, chained in arrival order.
+    fn enter_scan(&mut self) {
+        let order = self.arrival_order();
+        let width = self.width.unwrap_or(0);
+        let old = std::mem::take(&mut self.keys);
+        self.free_keys.clear();
+        self.index.clear();
+        self.scan = Some(Ends {
+            first: NONE,
+            last: NONE,
+        });
+        for r in order {
+            let Some(k) = self.rows.get(r).map(|row| row.key) else {
+                continue;
+            };
+            let k = self.own_key(old.values(k, width), r, width);
+            self.attach(r, k);
+        }
+    }
+
+    /// Back to the index: the rows' keys shared and hashed again, chains in arrival order.
+    fn enter_index(&mut self) {
+        let mut order = Vec::with_capacity(self.len());
+        let mut r = self.scan.map_or(NONE, |e| e.first);
+        while let Some(row) = self.rows.get(r) {
+            order.push(r);
+            r = row.next;
+        }
+        let width = self.width.unwrap_or(0);
+        let old = std::mem::take(&mut self.keys);
+        self.free_keys.clear();
+        self.index.clear();
+        self.scan = None;
+        for r in order {
+            let Some(k) = self.rows.get(r).map(|row| row.key) else {
+                continue;
+            };
+            let k = self.key_for(old.values(k, width), width);
+            self.attach(r, k);
         }
     }
 
@@ -421,6 +600,12 @@ impl Side {
                 self.index.clear();
                 self.expiry.clear();
                 self.late.clear();
+                if let Some(ends) = &mut self.scan {
+                    *ends = Ends {
+                        first: NONE,
+                        last: NONE,
+                    };
+                }
                 true
             }
             _ => false,
@@ -470,6 +655,21 @@ impl Side {
             n.prev = row.prev;
         }
         let k = row.key;
+        if let Some(ends) = &mut self.scan {
+            // The one chain; the row's own key entry is freed.
+            if ends.first == r {
+                ends.first = row.next;
+            }
+            if ends.last == r {
+                ends.last = row.prev;
+            }
+            let width = self.width.unwrap_or(0);
+            if let Some(v) = self.keys.values_mut(k, width) {
+                v.fill(Value::Null);
+            }
+            self.free_keys.push(k);
+            return Some(row.b);
+        }
         let mut empty = None;
         if let Some(e) = self.keys.get_mut(k) {
             if e.head == r {
@@ -518,7 +718,24 @@ impl Serialize for Side {
         let width = self.width.unwrap_or(0);
         let mut by_key = KeyMap::default();
         let mut keys = BTreeMap::new();
-        for k in 0..self.keys.len() {
+        // Scan mode: the one chain, in arrival order, grouped by key as the index keeps it.
+        let mut r = self.scan.map_or(NONE, |e| e.first);
+        while let Some(row) = self.rows.get(r) {
+            let key = self.key_at(row.key, width);
+            by_key
+                .0
+                .entry(Box::from(key))
+                .or_insert_with(Vec::new)
+                .push(&row.b);
+            keys.insert(row.b.seq, key);
+            r = row.next;
+        }
+        let indexed = if self.scan.is_none() {
+            self.keys.len()
+        } else {
+            0
+        };
+        for k in 0..indexed {
             let Some(e) = self.keys.get(k) else { continue };
             if e.head == NONE {
                 continue;
@@ -1391,9 +1608,14 @@ impl StreamStage {
             ..
         } = self;
         let side = &mut state.sides[from];
+        side.probed();
         let mut matched = false;
-        let mut r = side.head(key).unwrap_or(NONE);
-        while let Some(c) = side.rows.get_mut(r) {
+        let mut r = side.start(key);
+        loop {
+            r = side.holding(r, key);
+            let Some(c) = side.rows.get_mut(r) else {
+                break;
+            };
             r = c.next;
             let b = &mut c.b;
             let joined = if *raw_left {
@@ -1870,10 +2092,10 @@ mod tests {
 
     fn chain(side: &Side, key: &[Value]) -> Vec<u64> {
         let mut seqs = Vec::new();
-        let mut r = side.head(key).unwrap_or(NONE);
+        let mut r = side.holding(side.start(key), key);
         while let Some(row) = side.rows.get(r) {
             seqs.push(row.b.seq);
-            r = row.next;
+            r = side.holding(row.next, key);
         }
         seqs
     }
@@ -1987,5 +2209,103 @@ mod tests {
         }
         assert_eq!(expired, n);
         assert!(side.index.is_empty());
+    }
+
+    /// Both modes must find the same rows in the same order: a random run of adds,
+    /// probes, expiries, snapshots and forced mode switches against a plain model.
+    #[test]
+    fn scan_mode_matches_the_index_in_order_and_expiry() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut side = Side::default();
+        // (until, seq, key) of every row held.
+        let mut model: Vec<(i64, u64, i64)> = Vec::new();
+        let (mut seq, mut now, mut scans) = (0u64, 0i64, 0);
+        for step in 0..20_000 {
+            match next(100) {
+                // Adds dominate, so the side leaves the index; probe bursts bring it back.
+                0..=79 => {
+                    seq += 1;
+                    now += next(3) as i64;
+                    let key = next(40) as i64;
+                    let until = now + 50 + next(20) as i64 - if next(10) == 0 { 30 } else { 0 };
+                    side.push(&[Value::BigInt(key)], until, row(seq));
+                    model.push((until, seq, key));
+                }
+                80..=94 => {
+                    let burst = if next(4) == 0 { 300 } else { 1 };
+                    for _ in 0..burst {
+                        let key = next(40) as i64;
+                        side.probed();
+                        let want: Vec<u64> =
+                            model.iter().filter(|m| m.2 == key).map(|m| m.1).collect();
+                        assert_eq!(chain(&side, &[Value::BigInt(key)]), want, "step {step}");
+                    }
+                }
+                95..=97 => {
+                    let watermark = now - next(30) as i64;
+                    if next(20) == 0 {
+                        // Everything expires at once (the end of input): emptied in place.
+                        assert!(side.drop_all_before(i64::MAX) || model.is_empty());
+                        model.clear();
+                        continue;
+                    }
+                    let mut expired = Vec::new();
+                    while let Some((until, b)) = side.pop_expired(watermark) {
+                        expired.push((until, b.seq));
+                    }
+                    model.sort_unstable();
+                    let cut = model.partition_point(|m| m.0 < watermark);
+                    let want: Vec<(i64, u64)> = model.drain(..cut).map(|m| (m.0, m.1)).collect();
+                    assert_eq!(expired, want, "step {step}");
+                    model.sort_unstable_by_key(|m| m.1);
+                }
+                98 => {
+                    // A snapshot restores the same rows (indexed), whatever the mode.
+                    let json = serde_json::to_value(&side).unwrap();
+                    let mut twin = side.clone();
+                    if twin.scan.is_some() {
+                        twin.enter_index();
+                    } else {
+                        twin.enter_scan();
+                    }
+                    assert_eq!(serde_json::to_value(&twin).unwrap(), json, "step {step}");
+                    side = serde_json::from_value(json).unwrap();
+                    assert!(side.scan.is_none());
+                }
+                _ => {
+                    if side.scan.is_some() {
+                        side.enter_index();
+                    } else {
+                        side.enter_scan();
+                    }
+                }
+            }
+            scans += usize::from(side.scan.is_some());
+            assert_eq!(side.len(), model.len());
+        }
+        assert!(scans > 1000 && scans < 19_000, "both modes ran: {scans}");
+    }
+
+    #[test]
+    fn a_side_added_to_far_more_than_probed_scans_and_returns_to_the_index() {
+        let mut side = Side::default();
+        for seq in 0..1000 {
+            side.push(&[Value::BigInt(seq as i64 % 7)], seq as i64, row(seq));
+        }
+        assert!(side.scan.is_some() && side.index.is_empty());
+        side.probed();
+        assert_eq!(chain(&side, &[Value::BigInt(3)]).len(), 143);
+        for _ in 0..20 {
+            side.probed();
+        }
+        assert!(side.scan.is_none());
+        assert_eq!(chain(&side, &[Value::BigInt(3)]).len(), 143);
+        assert_eq!(chain(&side, &[Value::BigInt(0)])[..3], [0, 7, 14]);
     }
 }
