@@ -550,13 +550,7 @@ pub(crate) fn fields_read(select: &Select, reference: &str) -> Option<Vec<String
             _ => return None,
         }
     }
-    exprs.extend(
-        select
-            .filter
-            .iter()
-            .chain(&select.group_by)
-            .chain(&select.having),
-    );
+    exprs.extend(filters_and_groups(select));
     for join in &select.from.joins {
         match &join.right {
             JoinTarget::Function { call, .. } => exprs.push(call),
@@ -606,13 +600,7 @@ pub(crate) fn fields_read_in_join(select: &Select, slot: usize) -> Option<Vec<St
             SelectItem::Wildcard(_) => return None,
         }
     }
-    exprs.extend(
-        select
-            .filter
-            .iter()
-            .chain(&select.group_by)
-            .chain(&select.having),
-    );
+    exprs.extend(filters_and_groups(select));
     for join in &select.from.joins {
         exprs.extend(join.on.iter());
     }
@@ -651,6 +639,15 @@ pub(crate) fn fields_read_in_join(select: &Select, slot: usize) -> Option<Vec<St
         walk_calls(e, &mut raw);
     }
     (!whole).then_some(fields)
+}
+
+/// The WHERE, GROUP BY and HAVING expressions of `select`, which every field scan reads.
+fn filters_and_groups(select: &Select) -> impl Iterator<Item = &Expr> {
+    select
+        .filter
+        .iter()
+        .chain(&select.group_by)
+        .chain(&select.having)
 }
 
 /// [`walk`], where a call with `*` other than `COUNT(*)` (`LAG(*)`) reads a whole event.
