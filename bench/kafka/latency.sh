@@ -13,6 +13,9 @@
 # a whole core (it polls with a 0 ms timeout between messages), and a spinning thread on the
 # core of librdkafka's I/O thread delays every response it reads by up to a scheduler tick.
 # PIN=client0 is the older layout (the whole client on core 0, the broker on core 1).
+# PRODUCERS=N (unpinned only) runs N latency producers at once, each at RATE, and gives the
+# percentiles over all their messages: one producer's rate limiter tops out near 0.8 M
+# msgs/s of 100 B, so higher fixed rates need several.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=../../crates/eddy-kafka/tests/librdkafka/common.sh
@@ -27,6 +30,11 @@ PIN="${PIN:-0}"
 SERIES="${SERIES:-0}"
 WARMUP_S="${WARMUP_S:-1}"
 LINGER="${LINGER:-1}"
+PRODUCERS="${PRODUCERS:-1}"
+if [ "$PRODUCERS" != 1 ] && [ "$PIN" != 0 ]; then
+    echo "PRODUCERS=$PRODUCERS needs PIN=0" >&2
+    exit 2
+fi
 
 rdkafka_build
 perf="$RDKAFKA_DIR/src/examples/rdkafka_performance"
@@ -55,22 +63,36 @@ for fsync in $FSYNCS; do
     fi
     # Warm up (topic creation, connection) so the measured run starts in a steady state.
     "${client[@]}" "$perf" -P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c 1000 -a -1 -q >/dev/null 2>&1
-    args=(-P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c $((RATE * SECONDS_)) -a -1 -r "$RATE" -l -A "$work/lat" -q
+    args=(-P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c $((RATE * SECONDS_)) -a -1 -r "$RATE" -l -q
         -X linger.ms="$LINGER" -X batch.size=1000000 -X queue.buffering.max.messages=1000000)
     if [ "$PIN" = 1 ]; then
-        split_client "$perf" "${args[@]}" >"$work/perf.out" 2>&1
+        split_client "$perf" "${args[@]}" -A "$work/lat" >"$work/perf.out" 2>&1
+    elif [ "$PRODUCERS" = 1 ]; then
+        "${client[@]}" "$perf" "${args[@]}" -A "$work/lat" >"$work/perf.out" 2>&1
     else
-        "${client[@]}" "$perf" "${args[@]}" >"$work/perf.out" 2>&1
+        pids=()
+        for p in $(seq "$PRODUCERS"); do
+            "$perf" "${args[@]}" -A "$work/lat.$p" >"$work/perf.out.$p" 2>&1 &
+            pids+=($!)
+        done
+        wait "${pids[@]}"
+        cat "$work"/perf.out.* >"$work/perf.out"
     fi
-    rate=$(sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' "$work/perf.out" | tail -1)
+    rate=$(sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' "$work/perf.out" | awk '{ r += $1 } END { print r }')
     broker_stop
-    # Messages are delivered in about the order they were produced, at RATE.
-    tail -n +$((RATE * WARMUP_S + 1)) "$work/lat" | sort -n | awk -v b="$bin" -v f="$fsync" -v r="$rate" '{ v[NR] = $1 } END {
+    # Messages are delivered in about the order they were produced, at RATE per producer:
+    # each producer's first WARMUP_S seconds are left out.
+    if [ "$PRODUCERS" = 1 ]; then
+        tail -n +$((RATE * WARMUP_S + 1)) "$work/lat"
+    else
+        for p in $(seq "$PRODUCERS"); do tail -n +$((RATE * WARMUP_S + 1)) "$work/lat.$p"; done
+    fi | sort -n | awk -v b="$bin" -v f="$fsync" -v r="$rate" '{ v[NR] = $1 } END {
         printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", b, f, r, v[int(NR * 0.50)] / 1000,
             v[int(NR * 0.90)] / 1000, v[int(NR * 0.99)] / 1000, v[int(NR * 0.999)] / 1000, v[NR] / 1000 }'
     if [ "$SERIES" = 1 ]; then
         # Messages are delivered in about the order they were produced, at RATE: line n is at
         # about n / RATE seconds. One line per 100 ms window: its start and its p99 and max.
+        if [ "$PRODUCERS" != 1 ]; then cp "$work/lat.1" "$work/lat"; fi # the first producer's
         python3 - "$work/lat" "$RATE" >"${SERIES_DIR:-/tmp}/series-${fsync/:/-}-$(basename "$bin").txt" <<'PY'
 import sys
 lat = [int(l) for l in open(sys.argv[1]) if l.strip()]
