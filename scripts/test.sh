@@ -12,6 +12,8 @@ echo "== setup: real peers the tests drive"
 crates/eddy-kafka/tests/setup.sh
 # MQTT clients (mosquitto_pub, paho-mqtt) for crates/eddy/tests/mqtt.rs.
 crates/eddy-mqtt/tests/setup.sh
+# Headless Chromium and Playwright for the dashboard test (crates/eddy/tests/dashboard.rs).
+crates/eddy/tests/dashboard/setup.sh
 # DuckDB checks eddy's Nexmark, window and Parquet-capture results; fastavro writes the
 # Avro container files the format tests produce over Kafka.
 python3 -m pip install --quiet --disable-pip-version-check duckdb fastavro \

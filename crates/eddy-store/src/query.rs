@@ -27,6 +27,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use serde_json::Value;
 
@@ -112,6 +113,20 @@ impl TableProvider for SnapshotTable {
             )?);
         }
         UnionExec::try_new(plans)
+    }
+}
+
+/// DataFusion's words for a failed query, without the `SQL error: ParserError("…")` wrapping
+/// of a syntax error that `StoreError::Sql` would print twice.
+pub(crate) fn sql_error(e: DataFusionError) -> StoreError {
+    match e.find_root() {
+        DataFusionError::SQL(parse, _) => match parse.as_ref() {
+            ParserError::ParserError(message) | ParserError::TokenizerError(message) => {
+                StoreError::Sql(format!("syntax error: {message}"))
+            }
+            other => StoreError::Sql(other.to_string()),
+        },
+        _ => StoreError::Sql(e.to_string()),
     }
 }
 

@@ -176,7 +176,7 @@ impl Store {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let sql_err = |e: datafusion::error::DataFusionError| StoreError::Sql(e.to_string());
+        let sql_err = crate::query::sql_error;
         let frame = self
             .ctx
             .sql_with_options(&sql, options)

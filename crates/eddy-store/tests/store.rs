@@ -452,10 +452,25 @@ async fn bad_sql_and_bad_rows_are_typed_errors() {
         store.query("SELEC 1").await,
         Err(StoreError::Sql(_))
     ));
-    assert!(matches!(
-        store.query("SELECT * FROM nope").await,
-        Err(StoreError::Sql(_))
-    ));
+    // A syntax error reads as the parser's words, once: "SQL error: syntax error: Expected: ...".
+    let syntax = store
+        .query("SELECT nope FROM")
+        .await
+        .expect_err("incomplete SQL")
+        .to_string();
+    assert!(
+        syntax.starts_with("SQL error: syntax error: Expected") && !syntax.contains("ParserError"),
+        "{syntax}"
+    );
+    let missing = store
+        .query("SELECT * FROM nope")
+        .await
+        .expect_err("no such table")
+        .to_string();
+    assert!(
+        missing.contains("nope") && missing.matches("SQL error").count() == 1,
+        "{missing}"
+    );
     assert!(matches!(
         store.query("CREATE TABLE x (a INT)").await,
         Err(StoreError::Sql(_))

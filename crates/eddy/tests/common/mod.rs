@@ -19,6 +19,8 @@ pub struct ServerProcess {
     pub kafka: String,
     /// `host:port` of its MQTT listener.
     pub mqtt: String,
+    /// The `--auth-token` it was started with; the helpers below send it.
+    pub token: Option<String>,
 }
 
 impl ServerProcess {
@@ -63,10 +65,16 @@ impl ServerProcess {
                 Some((addr, kafka, mqtt))
             })
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let token = extra
+            .iter()
+            .position(|a| *a == "--auth-token")
+            .and_then(|i| extra.get(i + 1))
+            .map(|t| t.to_string());
         ServerProcess {
             base: format!("http://{addr}"),
             kafka: kafka.to_string(),
             mqtt: mqtt.to_string(),
+            token,
             child,
             _stdout: stdout,
         }
@@ -89,10 +97,11 @@ impl ServerProcess {
             .http_status_as_error(false)
             .build()
             .into();
-        let mut response = agent
-            .post(format!("{}{path}", self.base))
-            .send(body)
-            .expect("request");
+        let mut request = agent.post(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = request.send(body).expect("request");
         let status = response.status().as_u16();
         (
             status,
