@@ -14,23 +14,7 @@ const TOKEN: &str = "dashboard-s3cret";
 fn dashboard_shows_streams_group_lag_jobs_chart_and_queries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = ServerProcess::start_with(dir.path(), &["--auth-token", TOKEN]);
-    server.create_job(
-        "toll-counts",
-        "SELECT TollId, COUNT(*) AS Cars, System.Timestamp() AS WindowEnd INTO TollCounts \
-         FROM tolls TIMESTAMP BY EntryTime GROUP BY TollId, TumblingWindow(minute, 5)",
-    );
-    let event = |toll: i64, time: &str| json!({ "TollId": toll, "EntryTime": time });
-    server.post_events(
-        "tolls",
-        &[
-            event(1, "2024-01-01T00:00:10Z"),
-            event(1, "2024-01-01T00:01:30Z"),
-            event(2, "2024-01-01T00:05:00Z"),
-            event(1, "2024-01-01T00:06:00Z"),
-            // Closes every window before it.
-            event(9, "2024-01-01T00:30:30Z"),
-        ],
-    );
+    server.start_toll_counts();
     server.wait_for("SELECT TollId FROM TollCounts", |rows| rows.len() >= 3);
 
     // A consumer group reads two of the five events and commits: it lags by three.

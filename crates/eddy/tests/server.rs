@@ -10,23 +10,7 @@ use serde_json::{Value, json};
 fn job_results_are_exact_windows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = ServerProcess::start(dir.path());
-    server.create_job(
-        "toll-counts",
-        "SELECT TollId, COUNT(*) AS Cars, System.Timestamp() AS WindowEnd INTO TollCounts \
-         FROM tolls TIMESTAMP BY EntryTime GROUP BY TollId, TumblingWindow(minute, 5)",
-    );
-    let event = |toll: i64, time: &str| json!({ "TollId": toll, "EntryTime": time });
-    server.post_events(
-        "tolls",
-        &[
-            event(1, "2024-01-01T00:00:10Z"),
-            event(1, "2024-01-01T00:01:30Z"),
-            event(2, "2024-01-01T00:05:00Z"),
-            event(1, "2024-01-01T00:06:00Z"),
-        ],
-    );
-    // Closes every window before it; its own window stays open.
-    server.post_events("tolls", &[event(9, "2024-01-01T00:30:30Z")]);
+    server.start_toll_counts();
     let rows = server.wait_for(
         "SELECT TollId, Cars, WindowEnd FROM tollcounts ORDER BY WindowEnd, TollId",
         |rows| rows.len() >= 3,

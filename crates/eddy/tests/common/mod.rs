@@ -149,6 +149,30 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// The tour's job: cars per toll in 5-minute windows into `TollCounts`, fed four events and
+    /// one that closes their windows, so three rows come out.
+    pub fn start_toll_counts(&self) {
+        self.create_job(
+            "toll-counts",
+            "SELECT TollId, COUNT(*) AS Cars, System.Timestamp() AS WindowEnd INTO TollCounts \
+             FROM tolls TIMESTAMP BY EntryTime GROUP BY TollId, TumblingWindow(minute, 5)",
+        );
+        let event = |toll: i64, time: &str| json!({ "TollId": toll, "EntryTime": time });
+        self.post_events(
+            "tolls",
+            &[
+                event(1, "2024-01-01T00:00:10Z"),
+                event(1, "2024-01-01T00:01:30Z"),
+                event(2, "2024-01-01T00:05:00Z"),
+                event(1, "2024-01-01T00:06:00Z"),
+            ],
+        );
+        // Closes every window before it; its own window stays open.
+        self.post_events("tolls", &[event(9, "2024-01-01T00:30:30Z")]);
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
