@@ -40,7 +40,8 @@ pub struct BenchArgs {
 /// The standard workloads, run by the same harness as `eddy-nexmark`.
 #[derive(Debug, Subcommand)]
 enum Workload {
-    /// Write a workload's events as NDJSON files (`eddy bench gen nexmark --events N --out DIR`).
+    /// Write a workload's events as NDJSON files (`eddy bench gen nexmark --events N --out DIR`)
+    /// or into a running server's streams (`--server URL`).
     Gen {
         #[command(subcommand)]
         workload: GenWorkload,
@@ -58,7 +59,95 @@ enum Workload {
 #[derive(Debug, Subcommand)]
 enum GenWorkload {
     /// Person, Auction and Bid events from the `nexmark` generator.
-    Nexmark(eddy_bench::cli::GenArgs),
+    Nexmark(GenNexmarkArgs),
+}
+
+/// Where `eddy bench gen nexmark` puts the events: NDJSON files, a server's streams, or both.
+#[derive(Debug, Args)]
+struct GenNexmarkArgs {
+    /// Events of all kinds.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Write `person/`, `auction/` and `bid/` NDJSON files into this directory.
+    #[arg(long, required_unless_present = "server")]
+    out: Option<std::path::PathBuf>,
+    /// Post the events into the streams `person`, `auction` and `bid` of this running server
+    /// (the inputs of `bench/nexmark/q*.sql`).
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Bearer token of a server started with --auth-token.
+    #[arg(long, requires = "server")]
+    auth_token: Option<String>,
+    /// Events per second of event time.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+}
+
+/// Events per POST when generating into a server's streams.
+const GEN_POST_EVENTS: usize = 10_000;
+
+/// Writes the Nexmark events to files and/or posts them to a server; the generator is
+/// deterministic, so both get the same events.
+fn gen_nexmark(args: GenNexmarkArgs) -> anyhow::Result<()> {
+    if let Some(out) = args.out {
+        eddy_bench::cli::generate(eddy_bench::cli::GenArgs {
+            events: args.events,
+            out,
+            rate: args.rate,
+        })?;
+    }
+    let Some(server) = args.server else {
+        return Ok(());
+    };
+    let client = crate::topics::Client::to(&server, args.auth_token);
+    let options = eddy_bench::GenOptions {
+        events: args.events,
+        events_per_second: args.rate,
+        ..eddy_bench::GenOptions::default()
+    };
+    let kinds = eddy_bench::generator::Kind::ALL;
+    // Per stream: its NDJSON body and how many events it holds.
+    let mut pending: Vec<(Vec<u8>, usize)> = kinds.iter().map(|_| (Vec::new(), 0)).collect();
+    let progress = ProgressBar::new(args.events).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events posted ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let post = |kind: eddy_bench::generator::Kind, body: &mut Vec<u8>, count: &mut usize| {
+        if *count == 0 {
+            return Ok(());
+        }
+        let path = format!("/api/streams/{}/events", kind.name());
+        let answer = client.call("POST", &path, Some(std::mem::take(body)))?;
+        let accepted = answer["accepted"].as_u64().unwrap_or(0);
+        anyhow::ensure!(
+            accepted == *count as u64,
+            "{server} accepted {accepted} of {count} {} events",
+            kind.name()
+        );
+        progress.inc(accepted);
+        *count = 0;
+        anyhow::Ok(())
+    };
+    let summary = eddy_bench::generator::generate(&options, |kind, json| {
+        let i = kinds.iter().position(|&k| k == kind).unwrap_or(0);
+        let (body, count) = &mut pending[i];
+        body.extend_from_slice(json);
+        body.push(b'\n');
+        *count += 1;
+        if *count >= GEN_POST_EVENTS {
+            post(kind, body, count)?;
+        }
+        anyhow::Ok(())
+    })?;
+    for (kind, (body, count)) in kinds.iter().zip(pending.iter_mut()) {
+        post(*kind, body, count)?;
+    }
+    progress.finish_and_clear();
+    println!(
+        "posted {} persons, {} auctions, {} bids to {server}",
+        summary.persons, summary.auctions, summary.bids
+    );
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,7 +177,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     match args.workload {
         Some(Workload::Gen {
             workload: GenWorkload::Nexmark(options),
-        }) => return eddy_bench::cli::generate(options),
+        }) => return gen_nexmark(options),
         Some(Workload::Nexmark { compare, args }) => {
             return eddy_bench::cli::compare_engines(args, compare);
         }

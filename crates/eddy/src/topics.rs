@@ -99,7 +99,7 @@ pub struct ConsumeArgs {
 }
 
 /// A thin client of the server's HTTP API that turns refusals into usage errors.
-struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     base: String,
     token: Option<String>,
@@ -107,15 +107,25 @@ struct Client {
 
 impl Client {
     fn new(connection: &Connection) -> Client {
+        Client::to(&connection.server, connection.auth_token.clone())
+    }
+
+    /// A client of the server at `server` (its URL), sending `token` as a bearer token.
+    pub(crate) fn to(server: &str, token: Option<String>) -> Client {
         Client {
             agent: crate::query::agent(),
-            base: connection.server.trim_end_matches('/').to_string(),
-            token: connection.auth_token.clone(),
+            base: server.trim_end_matches('/').to_string(),
+            token,
         }
     }
 
     /// Sends a request; a 4xx answer is printed as a usage error (exit 2), a 5xx as a failure.
-    fn call(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Value> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let result = match (method, body) {
