@@ -115,16 +115,30 @@ async function refreshChart() {
   const result = await api("/api/query", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sql }) });
   const series = new Map();
   const times = new Set();
+  // Without "Series by", rows that share a time (one per key of a windowed query) are
+  // added up and the legend says so, rather than one of them hiding the others.
+  const total = `sum of ${value}`;
+  let summed = false;
   for (const row of result.rows.reverse()) {
     const t = seconds(row[0]);
     if (!Number.isFinite(t) || typeof row[1] !== "number") continue;
-    const name = key ? String(row[2]) : value;
+    const name = key ? String(row[2]) : total;
     if (!series.has(name)) {
       if (series.size >= SERIES_MAX) continue;
       series.set(name, new Map());
     }
-    series.get(name).set(t, row[1]);
+    const points = series.get(name);
+    if (!key && points.has(t)) {
+      points.set(t, points.get(t) + row[1]);
+      summed = true;
+    } else {
+      points.set(t, row[1]);
+    }
     times.add(t);
+  }
+  if (!key && !summed && series.has(total)) {
+    series.set(value, series.get(total));
+    series.delete(total);
   }
   const xs = [...times].sort((a, b) => a - b);
   const names = [...series.keys()].sort();

@@ -35,6 +35,8 @@ fn dashboard_shows_streams_group_lag_jobs_chart_and_queries() {
         "group": ["audit", "tolls", 3],
         "job": ["toll-counts", "running", 5],
         "chart": ["TollCounts", "WindowEnd", "Cars"],
+        "chart_total": "sum of Cars",
+        "chart_key": ["TollId", "1,2"],
         "query": ["SELECT TollId, Cars FROM TollCounts ORDER BY WindowEnd, TollId", "1"],
         "query_error": ["SELECT Cars FROM", "SQL error: syntax error: Expected: identifier, found: EOF"],
     });

@@ -4,7 +4,8 @@ Usage: check.py URL TOKEN EXPECT_JSON SCREENSHOT
 
 EXPECT_JSON names what the page must show once its polling has caught up:
   {"stream": [name, events], "group": [group, stream, lag], "job": [name, state, input],
-   "chart": [table, time column, value column], "query": [sql, first cell],
+   "chart": [table, time column, value column], "chart_total": legend without a key,
+   "chart_key": [key column, legend with it], "query": [sql, first cell],
    "query_error": [bad sql, the error it must show]}
 and the page asked for with a wrong token must be refused (401) without data. Prints one line per
 check that passed; exits 1 with the page's text on the first that does not pass within the
@@ -106,7 +107,13 @@ def main():
             page.select_option("#chart-time", time)
             page.select_option("#chart-value", value)
             page.wait_for_selector("#chart canvas", timeout=TIMEOUT_MS)
-            print(f"chart: {value} over {time} of {table} drawn")
+            legend = """() => [...document.querySelectorAll('#chart .u-legend .u-series .u-label')]
+                          .slice(1).map((l) => l.textContent).join(',')"""
+            # Several rows per time (one per key) and no "Series by": one summed series.
+            page.wait_for_function(f"({legend})() === {json.dumps(expect['chart_total'])}", timeout=TIMEOUT_MS)
+            page.select_option("#chart-key", expect["chart_key"][0])
+            page.wait_for_function(f"({legend})() === {json.dumps(expect['chart_key'][1])}", timeout=TIMEOUT_MS)
+            print(f"chart: {value} over {time} of {table} drawn, series {expect['chart_key'][1]}")
 
             step = "query box"
             sql, first = expect["query"]
