@@ -53,6 +53,13 @@ def cell_of(page, tbody_id, first, column):
     )
 
 
+def run_query(page, sql, done, arg=None):
+    """Types `sql` into the query box, runs it and waits until `done(arg)` holds on the page."""
+    page.fill("#sql", sql)
+    page.click("#run")
+    page.wait_for_function(done, arg=arg, timeout=TIMEOUT_MS)
+
+
 def main():
     url, token, expect, screenshot = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
     number = lambda n: f"{n:,}"  # Intl.NumberFormat in the en-US locale
@@ -117,24 +124,18 @@ def main():
 
             step = "query box"
             sql, first = expect["query"]
-            page.fill("#sql", sql)
-            page.click("#run")
-            page.wait_for_function(
+            run_query(
+                page,
+                sql,
                 """(want) => { const r = document.getElementById('result').rows;
                      return r.length > 1 && r[1].cells[0].textContent === want; }""",
-                arg=first,
-                timeout=TIMEOUT_MS,
+                first,
             )
             print(f"query: first cell {first}")
 
             step = "query error"
             bad_sql, message = expect["query_error"]
-            page.fill("#sql", bad_sql)
-            page.click("#run")
-            page.wait_for_function(
-                "document.getElementById('query-error').textContent.length > 0",
-                timeout=TIMEOUT_MS,
-            )
+            run_query(page, bad_sql, "() => document.getElementById('query-error').textContent.length > 0")
             shown = page.text_content("#query-error")
             if shown != message:
                 raise AssertionError(f"query error {shown!r}, expected {message!r}")
