@@ -65,35 +65,30 @@ for fsync in $FSYNCS; do
     "${client[@]}" "$perf" -P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c 1000 -a -1 -q >/dev/null 2>&1
     args=(-P -t lat -b "$BROKER_ADDR" -s "$SIZE" -c $((RATE * SECONDS_)) -a -1 -r "$RATE" -l -q
         -X linger.ms="$LINGER" -X batch.size=1000000 -X queue.buffering.max.messages=1000000)
+    # Producer p writes its latencies to lat.p.
     if [ "$PIN" = 1 ]; then
-        split_client "$perf" "${args[@]}" -A "$work/lat" >"$work/perf.out" 2>&1
-    elif [ "$PRODUCERS" = 1 ]; then
-        "${client[@]}" "$perf" "${args[@]}" -A "$work/lat" >"$work/perf.out" 2>&1
+        split_client "$perf" "${args[@]}" -A "$work/lat.1" >"$work/perf.out.1" 2>&1
     else
         pids=()
         for p in $(seq "$PRODUCERS"); do
-            "$perf" "${args[@]}" -A "$work/lat.$p" >"$work/perf.out.$p" 2>&1 &
+            "${client[@]}" "$perf" "${args[@]}" -A "$work/lat.$p" >"$work/perf.out.$p" 2>&1 &
             pids+=($!)
         done
         wait "${pids[@]}"
-        cat "$work"/perf.out.* >"$work/perf.out"
     fi
-    rate=$(sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' "$work/perf.out" | awk '{ r += $1 } END { print r }')
+    rate=$(cat "$work"/perf.out.* | sed -n 's/.* \([0-9]*\) msgs\/s and .*/\1/p' | awk '{ r += $1 } END { print r }')
     broker_stop
     # Messages are delivered in about the order they were produced, at RATE per producer:
     # each producer's first WARMUP_S seconds are left out.
-    if [ "$PRODUCERS" = 1 ]; then
-        tail -n +$((RATE * WARMUP_S + 1)) "$work/lat"
-    else
-        for p in $(seq "$PRODUCERS"); do tail -n +$((RATE * WARMUP_S + 1)) "$work/lat.$p"; done
-    fi | sort -n | awk -v b="$bin" -v f="$fsync" -v r="$rate" '{ v[NR] = $1 } END {
+    for p in $(seq "$PRODUCERS"); do tail -n +$((RATE * WARMUP_S + 1)) "$work/lat.$p"; done \
+    | sort -n | awk -v b="$bin" -v f="$fsync" -v r="$rate" '{ v[NR] = $1 } END {
         printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", b, f, r, v[int(NR * 0.50)] / 1000,
             v[int(NR * 0.90)] / 1000, v[int(NR * 0.99)] / 1000, v[int(NR * 0.999)] / 1000, v[NR] / 1000 }'
     if [ "$SERIES" = 1 ]; then
         # Messages are delivered in about the order they were produced, at RATE: line n is at
         # about n / RATE seconds. One line per 100 ms window: its start and its p99 and max.
-        if [ "$PRODUCERS" != 1 ]; then cp "$work/lat.1" "$work/lat"; fi # the first producer's
-        python3 - "$work/lat" "$RATE" >"${SERIES_DIR:-/tmp}/series-${fsync/:/-}-$(basename "$bin").txt" <<'PY'
+        # The first producer's messages.
+        python3 - "$work/lat.1" "$RATE" >"${SERIES_DIR:-/tmp}/series-${fsync/:/-}-$(basename "$bin").txt" <<'PY'
 import sys
 lat = [int(l) for l in open(sys.argv[1]) if l.strip()]
 w = int(sys.argv[2]) // 10
